@@ -1,0 +1,254 @@
+/* _GNU_SOURCE: none needed; POSIX only. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/harness/test.h"
+
+extern const struct test_case __start_crossway_tests[];
+extern const struct test_case __stop_crossway_tests[];
+
+#define DEFAULT_TIMEOUT 30
+#define EXIT_SKIP 77
+
+static int reason_fd = -1; // child: where test_skip/test_fail write their reason
+static bool in_child;
+
+int test_count_fds(void) {
+	DIR *dir = opendir("/proc/self/fd");
+	if (dir == NULL) {
+		return -1;
+	}
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		if (e->d_name[0] != '.') {
+			n++;
+		}
+	}
+	closedir(dir);
+	return n - 1; // the directory's own fd
+}
+
+static void write_reason(const char *fmt, va_list ap) {
+	char buf[2048];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (reason_fd >= 0) {
+		ssize_t unused = write(reason_fd, buf, strlen(buf));
+		(void)unused;
+	} else {
+		fprintf(stderr, "%s\n", buf);
+	}
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+	char text[2048];
+	int n = snprintf(text, sizeof(text), "%s:%d: ", file, line);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (reason_fd >= 0) {
+		ssize_t unused = write(reason_fd, text, strlen(text));
+		(void)unused;
+	} else {
+		fprintf(stderr, "# %s\n", text);
+	}
+	if (in_child) {
+		_exit(1);
+	}
+	abort();
+}
+
+void test_skip(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	write_reason(fmt, ap);
+	va_end(ap);
+	if (in_child) {
+		_exit(EXIT_SKIP);
+	}
+	exit(EXIT_SKIP);
+}
+
+void test_set_timeout(unsigned seconds) {
+	if (in_child) {
+		alarm(seconds);
+	}
+}
+
+void test_note(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+}
+
+static void rm_tree(const char *path) {
+	DIR *dir = opendir(path);
+	if (dir != NULL) {
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+				continue;
+			}
+			char sub[4096];
+			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			struct stat st;
+			if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+				rm_tree(sub);
+			} else {
+				unlink(sub);
+			}
+		}
+		closedir(dir);
+	}
+	rmdir(path);
+}
+
+/* Runs one test instance in a child. Returns 0 pass, 1 fail, 2 skip. */
+static int run_forked(const struct test_case *tc, const void *data, char *reason,
+		      size_t reason_cap) {
+	int pfd[2];
+	if (pipe(pfd) != 0) {
+		snprintf(reason, reason_cap, "pipe: %s", strerror(errno));
+		return 1;
+	}
+	char runtime[] = "/tmp/crossway-test-XXXXXX";
+	if (mkdtemp(runtime) == NULL) {
+		snprintf(reason, reason_cap, "mkdtemp: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return 1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(reason, reason_cap, "fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		rm_tree(runtime);
+		return 1;
+	}
+	if (pid == 0) {
+		in_child = true;
+		close(pfd[0]);
+		reason_fd = pfd[1];
+		setenv("XDG_RUNTIME_DIR", runtime, 1);
+		setpgid(0, 0);
+		const char *t = getenv("CROSSWAY_TEST_TIMEOUT");
+		alarm(t ? (unsigned)atoi(t) : DEFAULT_TIMEOUT);
+		int before = test_count_fds();
+		tc->run(data);
+		int after = test_count_fds();
+		if (after != before) {
+			fprintf(stderr, "# fd leak: %d fds open before the test, %d after\n", before,
+				after);
+			char path[64], target[256];
+			for (int fd = 0; fd < 1024; fd++) {
+				snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+				ssize_t n = readlink(path, target, sizeof(target) - 1);
+				if (n > 0) {
+					target[n] = '\0';
+					fprintf(stderr, "#   fd %d -> %s\n", fd, target);
+				}
+			}
+			_exit(1);
+		}
+		fflush(stdout);
+		_exit(0);
+	}
+	close(pfd[1]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	}
+	// Whatever the test started in its process group goes with it.
+	kill(-pid, SIGKILL);
+	size_t n = 0;
+	ssize_t r;
+	while (n + 1 < reason_cap && (r = read(pfd[0], reason + n, reason_cap - 1 - n)) > 0) {
+		n += (size_t)r;
+	}
+	reason[n] = '\0';
+	close(pfd[0]);
+	rm_tree(runtime);
+	if (WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0) {
+			return 0;
+		}
+		if (WEXITSTATUS(status) == EXIT_SKIP) {
+			return 2;
+		}
+		if (reason[0] == '\0') {
+			snprintf(reason, reason_cap, "exit status %d", WEXITSTATUS(status));
+		}
+		return 1;
+	}
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		snprintf(reason + n, reason_cap - n, "%skilled by signal %d (%s)", n ? "; " : "",
+			 sig, sig == SIGALRM ? "timeout" : strsignal(sig));
+	}
+	return 1;
+}
+
+int main(int argc, char *argv[]) {
+	const char *filter = argc > 1 ? argv[1] : NULL;
+	bool no_fork = getenv("CROSSWAY_TEST_NO_FORK") != NULL;
+	signal(SIGPIPE, SIG_IGN);
+	size_t total = 0;
+	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests; tc++) {
+		if (filter == NULL || strstr(tc->name, filter) != NULL) {
+			total += tc->count;
+		}
+	}
+	printf("1..%zu\n", total);
+	fflush(stdout);
+	size_t index = 0, failed = 0;
+	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests; tc++) {
+		if (filter != NULL && strstr(tc->name, filter) == NULL) {
+			continue;
+		}
+		for (size_t i = 0; i < tc->count; i++) {
+			const void *data = tc->table ? (const char *)tc->table + i * tc->elem_size
+						     : NULL;
+			char name[256];
+			if (tc->table) {
+				snprintf(name, sizeof(name), "%s[%zu]", tc->name, i);
+			} else {
+				snprintf(name, sizeof(name), "%s", tc->name);
+			}
+			index++;
+			if (no_fork) {
+				tc->run(data);
+				printf("ok %zu %s\n", index, name);
+				continue;
+			}
+			char reason[2048];
+			int res = run_forked(tc, data, reason, sizeof(reason));
+			if (res == 0) {
+				printf("ok %zu %s\n", index, name);
+			} else if (res == 2) {
+				printf("ok %zu %s # SKIP %s\n", index, name, reason);
+			} else {
+				failed++;
+				printf("not ok %zu %s\n", index, name);
+				for (char *line = strtok(reason, "\n"); line; line = strtok(NULL, "\n")) {
+					printf("# %s\n", line);
+				}
+			}
+			fflush(stdout);
+		}
+	}
+	return failed ? 1 : 0;
+}
