@@ -1,0 +1,90 @@
+/*
+ * I/O on the backend link: one SOCK_SEQPACKET socket to the VMM's GPU
+ * backend. Receives packets (with at most a few SCM_RIGHTS fds), validates
+ * their framing with wire/backend_link, and hands each message to a handler
+ * in order. Sends replies and events through a bounded output queue, one
+ * packet per sendmsg, each with the fd it carries.
+ *
+ * The link never interprets messages; the context does (daemon/context.c).
+ */
+#ifndef CROSSWAY_DAEMON_BACKEND_H
+#define CROSSWAY_DAEMON_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/queue.h"
+#include "wire/backend_link.h"
+
+struct wl_event_loop;
+struct wl_event_source;
+struct backend;
+
+/**
+ * Called for each valid message, in order. @fd is the message's fd (ownership
+ * passes to the handler) or -1. Return false to stop reading (the handler
+ * decided to end the context or pause).
+ */
+typedef bool (*backend_message_func_t)(void *data, const struct backend_msg *msg, int fd);
+/**
+ * Called once when the link fails: EOF (@error NULL), an I/O error, or a
+ * malformed message. @can_send says whether an ERROR can still be sent
+ * (true only for malformed messages: the socket itself still works).
+ */
+typedef void (*backend_closed_func_t)(void *data, const char *error, bool can_send);
+
+struct backend {
+	int fd; // owned
+	struct wl_event_source *source;
+	uint8_t *in;  // receive buffer of in_cap bytes, owned
+	size_t in_cap;
+	uint32_t max_message;
+	struct byte_queue out;  // queued packets, back to back
+	struct fd_queue out_fds; // pos = stream position of the carrying packet
+	size_t out_limit;        // pause reading above this many queued bytes
+	bool paused;             // reading suspended by the owner
+	bool closed;             // EOF or error seen; nothing more is read or sent
+	bool want_write;
+	backend_message_func_t on_message;
+	backend_closed_func_t on_closed;
+	void *data;
+	uint64_t received; // messages handled (for tests and logs)
+};
+
+/**
+ * Sets up the link on @fd (takes ownership) and registers it with @loop.
+ * Returns false on failure (the fd is closed).
+ */
+bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_t max_message,
+		  backend_message_func_t on_message, backend_closed_func_t on_closed,
+		  void *data);
+/** Unregisters and closes everything, dropping queued output. */
+void backend_finish(struct backend *b);
+
+/**
+ * Returns room for a packet of @n bytes at the end of the output queue, or
+ * NULL when the queue is full (the context should end: the backend is not
+ * reading). Encode into it, then call backend_commit.
+ */
+uint8_t *backend_reserve(struct backend *b, size_t n);
+/** Queues the packet encoded into the reserved room, with @fd (taken; -1 for none). */
+bool backend_commit(struct backend *b, size_t n, int fd);
+
+/** Sends queued packets until done or the socket is full. False on a fatal error. */
+bool backend_flush(struct backend *b);
+
+/** Blocking flush with a deadline (used once, just before exiting). */
+void backend_flush_blocking(struct backend *b, int timeout_ms);
+
+/** Stops or resumes reading requests (backpressure). */
+void backend_set_paused(struct backend *b, bool paused);
+
+/** Reads and dispatches pending packets now (used after resuming). */
+void backend_dispatch(struct backend *b);
+
+static inline size_t backend_queued(const struct backend *b) {
+	return b->out.len;
+}
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * One cross-domain context: the process's whole job in spawned mode.
+ *
+ * The context answers the backend link (daemon/backend.c), decodes the
+ * guest's cross-domain commands from SUBMITs, keeps the rings and poll
+ * fences, the resources and items, and drives the Wayland pipeline
+ * (daemon/forward.c) between the guest and the compositor. It is the ring
+ * front end of that pipeline.
+ *
+ * Ordering promises (crossway-backend(7)): requests are handled in arrival
+ * order; a FENCE on the query ring completes after everything before it;
+ * each channel-ring (poll) fence gets exactly one record written at offset 0
+ * before its FENCE_DONE; nothing is written to the channel ring without an
+ * outstanding poll fence; outstanding fences complete when the context ends.
+ */
+#ifndef CROSSWAY_DAEMON_CONTEXT_H
+#define CROSSWAY_DAEMON_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/policy.h"
+
+struct wl_event_loop;
+struct context;
+
+/* Exit statuses (crosswayd(1)). */
+enum context_exit {
+	CONTEXT_EXIT_CLEAN = 0,      // SHUTDOWN, or the backend closed the link
+	CONTEXT_EXIT_ERROR = 1,      // a protocol violation ended the context
+	CONTEXT_EXIT_USAGE = 2,      // bad command line
+	CONTEXT_EXIT_COMPOSITOR = 3, // no compositor, or it went away
+};
+
+struct context_limits {
+	uint32_t max_message;       // Wayland message size
+	uint32_t max_objects;       // live Wayland objects
+	uint32_t max_items;         // guest-visible identifiers
+	uint32_t max_pipes;
+	uint32_t max_resources;
+	uint64_t max_buffer_bytes;  // one allocation
+	uint64_t max_total_bytes;   // all allocations
+	uint32_t max_dimension;
+	size_t guest_queue_bytes;   // towards the compositor
+	size_t host_queue_bytes;    // towards the guest
+	uint32_t stall_seconds;     // guest not polling with a full queue
+	size_t pipe_buffer;
+	uint32_t linger_seconds;    // open transfers after the connection ended
+};
+
+/** Fills @limits with the defaults of wire/limits.h. */
+void context_limits_defaults(struct context_limits *limits);
+
+struct context_options {
+	int backend_fd;               // taken
+	int compositor_fd;            // taken; -1 when the connection failed
+	const char *compositor_error; // why compositor_fd is -1 (copied)
+	const char *vm_name;          // --vm, or NULL to use HELLO's name
+	bool trace;
+	const struct policy_config *policy; // NULL: built-in defaults; else borrowed
+	struct context_limits limits;
+};
+
+/**
+ * Creates the context and registers its fds with @loop. Returns NULL on
+ * failure (fds closed).
+ */
+struct context *context_create(struct wl_event_loop *loop, const struct context_options *opts);
+
+/** Runs until the context ends; returns the exit status (enum context_exit). */
+int context_run(struct context *ctx);
+
+/** Frees everything (closes every fd the context owns). Tolerates NULL. */
+void context_destroy(struct context *ctx);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * Image layouts and allocation for GET_IMAGE_REQUIREMENTS and CREATE_BLOB.
+ *
+ * Without a render node (this is the memfd allocator): linear layouts with
+ * rows aligned to 64 bytes, sizes rounded up to the page, backed by memfds
+ * sealed against shrinking and growing before anyone else sees them (so a
+ * compositor mapping them for wl_shm can never take SIGBUS). The R8 x N
+ * "pool" shape guests use to shadow wl_shm pools is plain memory of N bytes.
+ */
+#ifndef CROSSWAY_DAEMON_IMAGE_H
+#define CROSSWAY_DAEMON_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wire/wire_error.h"
+
+#define IMAGE_MAX_PLANES 4
+
+/* DRM fourcc codes (drm_fourcc.h values, spelled out so no header is needed). */
+#define IMAGE_FOURCC(a, b, c, d)                                                                 \
+	((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+#define IMAGE_FORMAT_R8 IMAGE_FOURCC('R', '8', ' ', ' ')
+#define IMAGE_FORMAT_XRGB8888 IMAGE_FOURCC('X', 'R', '2', '4')
+#define IMAGE_FORMAT_ARGB8888 IMAGE_FOURCC('A', 'R', '2', '4')
+#define IMAGE_FORMAT_NV12 IMAGE_FOURCC('N', 'V', '1', '2')
+#define IMAGE_MODIFIER_LINEAR 0ull
+
+struct image_layout {
+	uint32_t width;
+	uint32_t height;
+	uint32_t fourcc;
+	uint32_t flags;      // gbm use flags the guest asked for
+	uint32_t num_planes;
+	uint32_t strides[IMAGE_MAX_PLANES];
+	uint32_t offsets[IMAGE_MAX_PLANES];
+	uint64_t modifier;
+	uint64_t size; // page aligned
+};
+
+struct image_limits {
+	uint32_t max_dimension; // width and height
+	uint64_t max_bytes;     // one image
+};
+
+/** Whether the memfd allocator knows @fourcc. */
+bool image_format_supported(uint32_t fourcc);
+
+/**
+ * Computes the linear layout for an image, checking the limits with 64-bit
+ * arithmetic. False with a reason for unknown formats, zero or oversized
+ * dimensions, or a size over the limit.
+ */
+bool image_layout_compute(uint32_t width, uint32_t height, uint32_t fourcc, uint32_t flags,
+			  const struct image_limits *limits, struct image_layout *layout,
+			  struct wire_error *err);
+
+/**
+ * Allocates @size bytes of sealed shared memory. Returns an fd the caller
+ * owns, or -1 (errno set).
+ */
+int image_allocate_memfd(uint64_t size);
+
+/** Total bytes copied from one buffer to another by crosswayd (pixels): 0 on
+ * the blob path. Exposed for tests and printed at exit. */
+extern uint64_t image_bytes_copied;
+
+#endif

@@ -1,0 +1,181 @@
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wayland-server-core.h>
+
+#include "config.h"
+#include "daemon/compositor.h"
+#include "daemon/context.h"
+#include "daemon/fd.h"
+#include "daemon/log.h"
+#include "wire/cross_domain.h"
+#include "wire/crossway-backend.h"
+#include "wire/limits.h"
+
+static const char usage[] =
+	"Usage: crosswayd --fd N [options]   serve one cross-domain context on fd N\n"
+	"       crosswayd --probe            print the capabilities a backend would get\n"
+	"\n"
+	"Options:\n"
+	"  --fd N                  the backend link: one end of a SOCK_SEQPACKET socketpair\n"
+	"  --vm NAME               the VM's name (default: the name in the backend's HELLO)\n"
+	"  --wayland-display NAME  the host compositor (socket name or absolute path; default:\n"
+	"                          WAYLAND_SOCKET, else WAYLAND_DISPLAY, else wayland-0)\n"
+	"  --log-level LEVEL       silent, error, info (default) or debug\n"
+	"  --trace                 print every Wayland message, both directions\n"
+	"  --probe                 print capabilities and exit\n"
+	"  -h, --help              show this help\n"
+	"  --version               show the version\n";
+
+static bool valid_vm_name(const char *name) {
+	size_t len = strlen(name);
+	if (len == 0 || len >= CROSSWAY_BACKEND_NAME_SIZE) {
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int print_probe(void) {
+	printf("crossway %s\n", CROSSWAY_VERSION);
+	printf("backend link version: %u\n", CROSSWAY_BACKEND_VERSION);
+	printf("capset: %u (cross-domain), version 1\n", CROSSWAY_BACKEND_CAPSET_CROSS_DOMAIN);
+	printf("channels: wayland (type %u)\n", CROSS_DOMAIN_CHANNEL_TYPE_WAYLAND);
+	printf("dmabuf: no (images are shared memory; no render node used)\n");
+	printf("external GPU memory: no\n");
+	printf("identifiers per SEND/RECEIVE: %u (4-identifier guests are detected per SEND)\n",
+	       CROSS_DOMAIN_MAX_IDENTIFIERS);
+	printf("largest link message: %u bytes\n", CROSSWAY_BACKEND_MAX_MESSAGE_SIZE);
+	return 0;
+}
+
+int main(int argc, char *argv[]) {
+	enum { OPT_FD = 256, OPT_VM, OPT_DISPLAY, OPT_LOG, OPT_TRACE, OPT_PROBE, OPT_VERSION };
+	static const struct option long_opts[] = {
+		{"fd", required_argument, NULL, OPT_FD},
+		{"vm", required_argument, NULL, OPT_VM},
+		{"wayland-display", required_argument, NULL, OPT_DISPLAY},
+		{"log-level", required_argument, NULL, OPT_LOG},
+		{"trace", no_argument, NULL, OPT_TRACE},
+		{"probe", no_argument, NULL, OPT_PROBE},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{0},
+	};
+	int backend_fd = -1;
+	const char *vm = NULL, *display = NULL;
+	bool trace = false, probe = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_FD: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 0 || v > 1 << 20) {
+				fprintf(stderr, "crosswayd: --fd needs a file descriptor number\n");
+				return CONTEXT_EXIT_USAGE;
+			}
+			backend_fd = (int)v;
+			break;
+		}
+		case OPT_VM:
+			if (!valid_vm_name(optarg)) {
+				fprintf(stderr,
+					"crosswayd: --vm: 1-63 characters of [A-Za-z0-9._-] please\n");
+				return CONTEXT_EXIT_USAGE;
+			}
+			vm = optarg;
+			break;
+		case OPT_DISPLAY:
+			display = optarg;
+			break;
+		case OPT_LOG: {
+			enum cw_log_level level;
+			if (!cw_log_parse_level(optarg, &level)) {
+				fprintf(stderr, "crosswayd: --log-level: silent, error, info or debug\n");
+				return CONTEXT_EXIT_USAGE;
+			}
+			cw_log_set_level(level);
+			break;
+		}
+		case OPT_TRACE:
+			trace = true;
+			break;
+		case OPT_PROBE:
+			probe = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("crosswayd %s\n", CROSSWAY_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return CONTEXT_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "crosswayd: unexpected argument '%s'\n", argv[optind]);
+		return CONTEXT_EXIT_USAGE;
+	}
+	if (probe) {
+		return print_probe();
+	}
+	if (backend_fd < 0) {
+		fputs(usage, stderr);
+		return CONTEXT_EXIT_USAGE;
+	}
+	if (fcntl(backend_fd, F_GETFD) < 0) {
+		fprintf(stderr, "crosswayd: --fd %d is not an open file descriptor\n", backend_fd);
+		return CONTEXT_EXIT_USAGE;
+	}
+	fd_set_cloexec(backend_fd);
+	// A peer that goes away must give EPIPE, not kill us.
+	signal(SIGPIPE, SIG_IGN);
+	if (vm != NULL) {
+		cw_log_set_tag(vm);
+	}
+	cw_log_capture_wayland();
+
+	char comp_error[256] = "";
+	int comp_fd = compositor_connect(display, comp_error, sizeof(comp_error));
+	if (comp_fd < 0) {
+		// Not fatal yet: a PROBE HELLO needs no compositor.
+		cw_log(CW_LOG_DEBUG, "Compositor: %s", comp_error);
+	}
+
+	struct wl_event_loop *loop = wl_event_loop_create();
+	if (loop == NULL) {
+		cw_log(CW_LOG_ERROR, "Cannot create the event loop");
+		fd_close(&backend_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	struct context_options opts = {
+		.backend_fd = backend_fd,
+		.compositor_fd = comp_fd,
+		.compositor_error = comp_error,
+		.vm_name = vm,
+		.trace = trace,
+	};
+	context_limits_defaults(&opts.limits);
+	struct context *ctx = context_create(loop, &opts);
+	if (ctx == NULL) {
+		wl_event_loop_destroy(loop);
+		return CONTEXT_EXIT_ERROR;
+	}
+	int code = context_run(ctx);
+	context_destroy(ctx);
+	wl_event_loop_destroy(loop);
+	return code;
+}
