@@ -113,7 +113,8 @@ static bool read_one(struct backend *b) {
 		close_fds(fds, nfds);
 		reject(b, mh.msg_flags & MSG_TRUNC
 				  ? "backend link: packet larger than the maximum message size"
-				  : "backend link: too many fds on one packet (control data truncated)");
+				  : "backend link: too many fds on one packet (control data "
+				    "truncated)");
 		return false;
 	}
 	struct backend_msg msg;
@@ -158,8 +159,7 @@ static int handle_event(int fd, uint32_t mask, void *data) {
 }
 
 bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_t max_message,
-		  backend_message_func_t on_message, backend_closed_func_t on_closed,
-		  void *data) {
+		  backend_message_func_t on_message, backend_closed_func_t on_closed, void *data) {
 	*b = (struct backend){.fd = fd};
 	b->max_message = max_message;
 	b->in_cap = max_message;
@@ -169,8 +169,7 @@ bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_
 	b->data = data;
 	b->out_limit = CROSSWAY_DEFAULT_BACKEND_QUEUE_BYTES;
 	byte_queue_init(&b->out, CROSSWAY_DEFAULT_BACKEND_QUEUE_BYTES + 2 * (size_t)max_message);
-	if (b->in == NULL || !fd_queue_init(&b->out_fds, BACKEND_OUT_FDS) ||
-	    !fd_set_nonblock(fd)) {
+	if (b->in == NULL || !fd_queue_init(&b->out_fds, BACKEND_OUT_FDS) || !fd_set_nonblock(fd)) {
 		goto error;
 	}
 	b->source = wl_event_loop_add_fd(loop, fd, WL_EVENT_READABLE, handle_event, b);
@@ -222,7 +221,8 @@ bool backend_flush(struct backend *b) {
 		const uint8_t *pkt = byte_queue_data(&b->out);
 		uint32_t size;
 		memcpy(&size, pkt + 4, 4);
-		bool with_fd = b->out_fds.len > 0 && fd_queue_peek(&b->out_fds, 0)->pos == b->out.start;
+		bool with_fd = b->out_fds.len > 0 &&
+			       fd_queue_peek(&b->out_fds, 0)->pos == b->out.start;
 		union {
 			struct cmsghdr hdr;
 			char buf[CMSG_SPACE(sizeof(int))];

@@ -37,10 +37,10 @@ typedef void (*backend_closed_func_t)(void *data, const char *error, bool can_se
 struct backend {
 	int fd; // owned
 	struct wl_event_source *source;
-	uint8_t *in;  // receive buffer of in_cap bytes, owned
+	uint8_t *in; // receive buffer of in_cap bytes, owned
 	size_t in_cap;
 	uint32_t max_message;
-	struct byte_queue out;  // queued packets, back to back
+	struct byte_queue out;   // queued packets, back to back
 	struct fd_queue out_fds; // pos = stream position of the carrying packet
 	size_t out_limit;        // pause reading above this many queued bytes
 	bool paused;             // reading suspended by the owner
@@ -57,8 +57,7 @@ struct backend {
  * Returns false on failure (the fd is closed).
  */
 bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_t max_message,
-		  backend_message_func_t on_message, backend_closed_func_t on_closed,
-		  void *data);
+		  backend_message_func_t on_message, backend_closed_func_t on_closed, void *data);
 /** Unregisters and closes everything, dropping queued output. */
 void backend_finish(struct backend *b);
 

@@ -64,10 +64,10 @@ struct context {
 			       // whose start was already delivered
 	bool prefer_read;      // alternate RECEIVE and READ when both wait
 
-	bool comp_eof;   // the compositor connection ended
-	bool eof_sent;   // the 0-byte RECEIVE was delivered
+	bool comp_eof; // the compositor connection ended
+	bool eof_sent; // the 0-byte RECEIVE was delivered
 	bool backend_gone;
-	bool ending;     // finishing open transfers before exiting
+	bool ending; // finishing open transfers before exiting
 	bool done;
 	int exit_code;
 	char end_reason[512];
@@ -113,12 +113,14 @@ static void complete_poll_fences(struct context *ctx) {
 		uint64_t id = ctx->poll_fences[ctx->poll_head];
 		ctx->poll_head = (ctx->poll_head + 1) % CROSSWAY_MAX_POLL_FENCES;
 		ctx->poll_len--;
-		uint8_t *out = backend_reserve(&ctx->backend, sizeof(struct crossway_backend_fence_done));
+		uint8_t *out = backend_reserve(&ctx->backend,
+					       sizeof(struct crossway_backend_fence_done));
 		if (out == NULL) {
 			continue;
 		}
-		size_t n = backend_link_encode_fence_done(out, sizeof(struct crossway_backend_fence_done),
-							  id, CROSSWAY_BACKEND_RING_CHANNEL);
+		size_t n = backend_link_encode_fence_done(
+			out, sizeof(struct crossway_backend_fence_done), id,
+			CROSSWAY_BACKEND_RING_CHANNEL);
 		backend_commit(&ctx->backend, n, -1);
 	}
 }
@@ -162,7 +164,7 @@ static void finish(struct context *ctx, int code) {
 }
 
 __attribute__((format(printf, 3, 4))) static void fail(struct context *ctx, int code,
-							const char *fmt, ...) {
+						       const char *fmt, ...) {
 	if (ctx->done) {
 		return;
 	}
@@ -231,7 +233,8 @@ static void update_compositor_reading(struct context *ctx) {
 	}
 	size_t queued = ctx->fw.guest_out.len;
 	bool full = queued > ctx->limits.host_queue_bytes ||
-		    ctx->fw.guest_out_fds.len + WAYLAND_MAX_FDS_PER_SENDMSG > ctx->fw.guest_out_fds.cap;
+		    ctx->fw.guest_out_fds.len + WAYLAND_MAX_FDS_PER_SENDMSG >
+			    ctx->fw.guest_out_fds.cap;
 	if (full) {
 		compositor_set_reading(&ctx->comp, false);
 		if (!ctx->stall_armed) {
@@ -347,8 +350,8 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint32_t *id, uint32_t
 		fail(ctx, CONTEXT_EXIT_ERROR, "a compositor fd became invalid");
 		return false;
 	}
-	struct item *it = items_add(&ctx->items, t.kind == FDTYPE_MEMORY ? ITEM_MEMORY
-									 : ITEM_WRITE_PIPE);
+	struct item *it = items_add(&ctx->items,
+				    t.kind == FDTYPE_MEMORY ? ITEM_MEMORY : ITEM_WRITE_PIPE);
 	if (it == NULL) {
 		fd_close(&fd);
 		fail(ctx, CONTEXT_EXIT_ERROR, "item limit (%" PRIu32 ") reached", ctx->items.max);
@@ -448,8 +451,8 @@ static ssize_t build_read(struct context *ctx, uint8_t *rec) {
 		uint32_t id = rp->id;
 		size_t cap = record_capacity(ctx) - CROSS_DOMAIN_READ_WRITE_HEADER_SIZE;
 		bool hang_up;
-		ssize_t n = pipes_read(&ctx->pipes, rp, rec + CROSS_DOMAIN_READ_WRITE_HEADER_SIZE, cap,
-				       &hang_up);
+		ssize_t n = pipes_read(&ctx->pipes, rp, rec + CROSS_DOMAIN_READ_WRITE_HEADER_SIZE,
+				       cap, &hang_up);
 		if (n < 0) {
 			continue; // spurious wake-up
 		}
@@ -468,11 +471,11 @@ static void deliver(struct context *ctx) {
 	}
 	uint8_t rec[RECORD_MAX];
 	while (ctx->poll_len > 0 && !ctx->done) {
-		bool have_receive = ctx->have_fw && (ctx->fw.guest_out.len > 0 ||
-						     ctx->fw.guest_out_fds.len > 0);
+		bool have_receive = ctx->have_fw &&
+				    (ctx->fw.guest_out.len > 0 || ctx->fw.guest_out_fds.len > 0);
 		bool have_read = false;
 		struct read_pipe *rp;
-		wl_list_for_each (rp, &ctx->pipes.reads, link) {
+		wl_list_for_each(rp, &ctx->pipes.reads, link) {
 			if (rp->ready) {
 				have_read = true;
 				break;
@@ -551,7 +554,8 @@ static void comp_closed(void *data, const char *error) {
 	// polling, the stall timer bounds the wait.
 	if (!ctx->stall_armed) {
 		ctx->stall_armed = true;
-		wl_event_source_timer_update(ctx->stall_timer, (int)ctx->limits.stall_seconds * 1000);
+		wl_event_source_timer_update(ctx->stall_timer,
+					     (int)ctx->limits.stall_seconds * 1000);
 	}
 	deliver(ctx);
 	flush_all(ctx);
@@ -628,9 +632,10 @@ static void cmd_init(struct context *ctx, const struct cross_domain_cmd *cmd) {
 	}
 	if (!ring_from_resource(ctx, cmd->init.query_ring_id, "query",
 				CROSS_DOMAIN_IMAGE_REQUIREMENTS_SIZE, &ctx->query) ||
-	    !ring_from_resource(ctx, cmd->init.channel_ring_id, "channel",
-				CROSS_DOMAIN_SEND_RECEIVE_HEADER_SIZE(CROSS_DOMAIN_MAX_IDENTIFIERS) + 64,
-				&ctx->channel)) {
+	    !ring_from_resource(
+		    ctx, cmd->init.channel_ring_id, "channel",
+		    CROSS_DOMAIN_SEND_RECEIVE_HEADER_SIZE(CROSS_DOMAIN_MAX_IDENTIFIERS) + 64,
+		    &ctx->channel)) {
 		return;
 	}
 	// Every guest that sends the 16-byte INIT predates the 28-slot layout
@@ -654,8 +659,9 @@ static void cmd_image_requirements(struct context *ctx, const struct cross_domai
 		struct image_limits limits = {.max_dimension = ctx->limits.max_dimension,
 					      .max_bytes = ctx->limits.max_buffer_bytes};
 		struct wire_error err;
-		if (!image_layout_compute(cmd->image.width, cmd->image.height, cmd->image.drm_format,
-					  cmd->image.flags, &limits, &layout, &err)) {
+		if (!image_layout_compute(cmd->image.width, cmd->image.height,
+					  cmd->image.drm_format, cmd->image.flags, &limits, &layout,
+					  &err)) {
 			fail(ctx, CONTEXT_EXIT_ERROR, "GET_IMAGE_REQUIREMENTS: %s", err.text);
 			return;
 		}
@@ -706,7 +712,8 @@ static void cmd_send(struct context *ctx, const struct cross_domain_cmd *cmd) {
 			struct resource *r = resources_get(&ctx->resources, id);
 			if (r == NULL) {
 				fail(ctx, CONTEXT_EXIT_ERROR,
-				     "SEND: identifier %" PRIu32 ": unknown resource %" PRIu32, i, id);
+				     "SEND: identifier %" PRIu32 ": unknown resource %" PRIu32, i,
+				     id);
 				return;
 			}
 			if (!r->attached) {
@@ -768,7 +775,8 @@ static void cmd_write(struct context *ctx, const struct cross_domain_cmd *cmd) {
 			ctx->late_writes++;
 			return;
 		}
-		fail(ctx, CONTEXT_EXIT_ERROR, "WRITE: identifier %" PRIu32 " is not a write pipe", id);
+		fail(ctx, CONTEXT_EXIT_ERROR, "WRITE: identifier %" PRIu32 " is not a write pipe",
+		     id);
 		return;
 	}
 	pipes_write(&ctx->pipes, it->pipe, cmd->write.data, cmd->write.data_size,
@@ -782,7 +790,8 @@ static void handle_submit(struct context *ctx, const uint8_t *data, uint32_t len
 	enum cross_domain_result res;
 	while (!ctx->done && (res = cross_domain_next(&r, &cmd, &err)) == CROSS_DOMAIN_OK) {
 		if (!ctx->initialized && cmd.cmd != CROSS_DOMAIN_CMD_INIT) {
-			fail(ctx, CONTEXT_EXIT_ERROR, "%s before INIT", cross_domain_cmd_name(cmd.cmd));
+			fail(ctx, CONTEXT_EXIT_ERROR, "%s before INIT",
+			     cross_domain_cmd_name(cmd.cmd));
 			return;
 		}
 		switch (cmd.cmd) {
@@ -816,7 +825,8 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 		fail(ctx, CONTEXT_EXIT_ERROR, "HELLO: sent twice");
 		return;
 	}
-	if (h->version_min > CROSSWAY_BACKEND_VERSION || h->version_max < CROSSWAY_BACKEND_VERSION) {
+	if (h->version_min > CROSSWAY_BACKEND_VERSION ||
+	    h->version_max < CROSSWAY_BACKEND_VERSION) {
 		fail(ctx, CONTEXT_EXIT_ERROR,
 		     "HELLO: versions %" PRIu32 "..%" PRIu32 " do not include %u", h->version_min,
 		     h->version_max, CROSSWAY_BACKEND_VERSION);
@@ -929,8 +939,10 @@ static void handle_unref(struct context *ctx, const struct backend_msg *msg) {
 		     msg->resource.resource_id);
 		return;
 	}
-	if (ctx->initialized && (r->id == ctx->query.resource_id || r->id == ctx->channel.resource_id)) {
-		fail(ctx, CONTEXT_EXIT_ERROR, "UNREF: resource %" PRIu32 " is a ring in use", r->id);
+	if (ctx->initialized &&
+	    (r->id == ctx->query.resource_id || r->id == ctx->channel.resource_id)) {
+		fail(ctx, CONTEXT_EXIT_ERROR, "UNREF: resource %" PRIu32 " is a ring in use",
+		     r->id);
 		return;
 	}
 	resources_remove(&ctx->resources, r);
@@ -1012,7 +1024,8 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			emit_blob_reply(ctx, msg->hdr.serial, &reply, -1);
 			return;
 		}
-		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED | CROSSWAY_BACKEND_MAP_ACCESS_READ |
+		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED |
+				 CROSSWAY_BACKEND_MAP_ACCESS_READ |
 				 CROSSWAY_BACKEND_MAP_ACCESS_WRITE;
 		reply.width = l->width;
 		reply.height = l->height;
@@ -1033,7 +1046,8 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			return;
 		}
 		fd_move(&fd, &it->memory.fd);
-		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED | CROSSWAY_BACKEND_MAP_ACCESS_READ |
+		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED |
+				 CROSSWAY_BACKEND_MAP_ACCESS_READ |
 				 (it->memory.read_only ? 0 : CROSSWAY_BACKEND_MAP_ACCESS_WRITE);
 		reply.size = c->size;
 		items_remove(&ctx->items, it);
@@ -1060,7 +1074,8 @@ static bool backend_message(void *data, const struct backend_msg *msg, int fd) {
 	}
 	if (!ctx->hello_done && msg->hdr.type != CROSSWAY_BACKEND_HELLO) {
 		fd_close(&fd);
-		fail(ctx, CONTEXT_EXIT_ERROR, "%s before HELLO", backend_link_type_name(msg->hdr.type));
+		fail(ctx, CONTEXT_EXIT_ERROR, "%s before HELLO",
+		     backend_link_type_name(msg->hdr.type));
 		return false;
 	}
 	switch (msg->hdr.type) {

@@ -33,19 +33,19 @@ enum context_exit {
 };
 
 struct context_limits {
-	uint32_t max_message;       // Wayland message size
-	uint32_t max_objects;       // live Wayland objects
-	uint32_t max_items;         // guest-visible identifiers
+	uint32_t max_message; // Wayland message size
+	uint32_t max_objects; // live Wayland objects
+	uint32_t max_items;   // guest-visible identifiers
 	uint32_t max_pipes;
 	uint32_t max_resources;
-	uint64_t max_buffer_bytes;  // one allocation
-	uint64_t max_total_bytes;   // all allocations
+	uint64_t max_buffer_bytes; // one allocation
+	uint64_t max_total_bytes;  // all allocations
 	uint32_t max_dimension;
-	size_t guest_queue_bytes;   // towards the compositor
-	size_t host_queue_bytes;    // towards the guest
-	uint32_t stall_seconds;     // guest not polling with a full queue
+	size_t guest_queue_bytes; // towards the compositor
+	size_t host_queue_bytes;  // towards the guest
+	uint32_t stall_seconds;   // guest not polling with a full queue
 	size_t pipe_buffer;
-	uint32_t linger_seconds;    // open transfers after the connection ended
+	uint32_t linger_seconds; // open transfers after the connection ended
 };
 
 /** Fills @limits with the defaults of wire/limits.h. */

@@ -20,7 +20,7 @@ bool fdtype_classify(int fd, struct fdtype *out) {
 	int fl = fcntl(fd, F_GETFL);
 	int mode = fl < 0 ? -1 : (fl & O_ACCMODE);
 	if (S_ISFIFO(st.st_mode)) {
-		out->kind = mode == O_WRONLY ? FDTYPE_PIPE_WRITE
+		out->kind = mode == O_WRONLY   ? FDTYPE_PIPE_WRITE
 			    : mode == O_RDONLY ? FDTYPE_PIPE_READ
 					       : FDTYPE_OTHER;
 		return true;
@@ -70,10 +70,10 @@ const char *fdtype_describe(int fd, char *buf, unsigned cap) {
 		break;
 	default:
 		snprintf(buf, cap, "%s",
-			 S_ISSOCK(st.st_mode)  ? "socket"
-			 : S_ISDIR(st.st_mode) ? "directory"
-			 : S_ISCHR(st.st_mode) ? "character device"
-			 : S_ISBLK(st.st_mode) ? "block device"
+			 S_ISSOCK(st.st_mode)   ? "socket"
+			 : S_ISDIR(st.st_mode)  ? "directory"
+			 : S_ISCHR(st.st_mode)  ? "character device"
+			 : S_ISBLK(st.st_mode)  ? "block device"
 			 : S_ISFIFO(st.st_mode) ? "pipe opened read-write"
 						: "unsupported file");
 		break;

@@ -13,8 +13,8 @@
 /* Room beyond a message for a policy rewrite (a longer title, an app_id). */
 #define REWRITE_SLACK 1024
 
-bool forward_init(struct forward *fw, struct compositor *comp,
-		  const struct policy_config *config, const struct forward_limits *limits) {
+bool forward_init(struct forward *fw, struct compositor *comp, const struct policy_config *config,
+		  const struct forward_limits *limits) {
 	*fw = (struct forward){.comp = comp, .max_message = limits->max_message};
 	fw->objs = objects_create(limits->max_objects);
 	policy_init(&fw->policy, config);
@@ -78,30 +78,34 @@ static bool check_guest_fds(struct forward *fw, const uint8_t *msg, uint32_t dow
 		struct fdtype t;
 		if (!fdtype_classify(fd, &t) || t.kind == FDTYPE_OTHER) {
 			char what[64];
-			return wire_error_set(err, "%s#%" PRIu32 ".%s(opcode %u): argument '%s' is a %s",
-					      sender->interface->name, down_id, m->name, m->opcode,
-					      m->args[i].name, fdtype_describe(fd, what, sizeof(what)));
+			return wire_error_set(
+				err, "%s#%" PRIu32 ".%s(opcode %u): argument '%s' is a %s",
+				sender->interface->name, down_id, m->name, m->opcode,
+				m->args[i].name, fdtype_describe(fd, what, sizeof(what)));
 		}
 		if (sender->interface == &proto_wl_shm &&
 		    m->opcode == PROTO_WL_SHM_REQ_CREATE_POOL) {
 			int32_t size = (int32_t)args->value[2];
 			if (t.kind != FDTYPE_MEMORY) {
 				return wire_error_set(err,
-						      "wl_shm#%" PRIu32 ".create_pool(opcode 0): the fd "
+						      "wl_shm#%" PRIu32
+						      ".create_pool(opcode 0): the fd "
 						      "is not shared memory",
 						      down_id);
 			}
 			if (size <= 0 || (uint64_t)size > t.size) {
-				return wire_error_set(err,
-						      "wl_shm#%" PRIu32 ".create_pool(opcode 0): pool "
-						      "size %" PRId32 " outside the fd's %" PRIu64 " bytes",
-						      down_id, size, t.size);
+				return wire_error_set(
+					err,
+					"wl_shm#%" PRIu32 ".create_pool(opcode 0): pool "
+					"size %" PRId32 " outside the fd's %" PRIu64 " bytes",
+					down_id, size, t.size);
 			}
 			if (!t.shrink_sealed && !t.dmabuf) {
 				// A pool fd that can shrink can crash a compositor
 				// without a SIGBUS handler.
 				return wire_error_set(err,
-						      "wl_shm#%" PRIu32 ".create_pool(opcode 0): the fd "
+						      "wl_shm#%" PRIu32
+						      ".create_pool(opcode 0): the fd "
 						      "is not sealed against shrinking",
 						      down_id);
 			}
@@ -116,8 +120,8 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 			  const struct wayland_msg_header *hdr, struct wire_error *err) {
 	struct object *sender;
 	const struct proto_message *m;
-	enum objects_result r =
-		objects_resolve_request(fw->objs, hdr->object_id, hdr->opcode, &sender, &m, err);
+	enum objects_result r = objects_resolve_request(fw->objs, hdr->object_id, hdr->opcode,
+							&sender, &m, err);
 	if (r == OBJECTS_INVALID) {
 		return false;
 	}
@@ -140,8 +144,7 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 		fw->dropped++;
 		return true;
 	}
-	if (m->fd_count > 0 &&
-	    !check_guest_fds(fw, src, hdr->object_id, sender, m, &args, err)) {
+	if (m->fd_count > 0 && !check_guest_fds(fw, src, hdr->object_id, sender, m, &args, err)) {
 		return false;
 	}
 	uint32_t down_id = hdr->object_id;
@@ -205,8 +208,8 @@ static ssize_t guest_messages(struct forward *fw, const uint8_t *data, size_t le
 	size_t pos = 0;
 	while (pos < len) {
 		struct wayland_msg_header hdr;
-		enum wayland_msg_result r =
-			wayland_msg_header_parse(data + pos, len - pos, fw->max_message, &hdr, err);
+		enum wayland_msg_result r = wayland_msg_header_parse(data + pos, len - pos,
+								     fw->max_message, &hdr, err);
 		if (r == WAYLAND_MSG_INVALID) {
 			return -1;
 		}
@@ -259,8 +262,8 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	struct compositor *comp = fw->comp;
 	struct object *sender;
 	const struct proto_message *m;
-	enum objects_result r =
-		objects_resolve_event(fw->objs, hdr->object_id, hdr->opcode, &sender, &m, err);
+	enum objects_result r = objects_resolve_event(fw->objs, hdr->object_id, hdr->opcode,
+						      &sender, &m, err);
 	if (r == OBJECTS_INVALID) {
 		return false;
 	}
@@ -270,7 +273,8 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	}
 	if (comp->in_fds.len < m->fd_count) {
 		return wire_error_set(err, "%s#%" PRIu32 ".%s: event without its %u fds",
-				      sender->interface->name, hdr->object_id, m->name, m->fd_count);
+				      sender->interface->name, hdr->object_id, m->name,
+				      m->fd_count);
 	}
 	if (r == OBJECTS_DROP) {
 		// An event for one of crosswayd's own objects.
@@ -287,7 +291,8 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 		if (!fdtype_classify(fd, &t) ||
 		    (t.kind != FDTYPE_MEMORY && t.kind != FDTYPE_PIPE_WRITE)) {
 			char what[64];
-			cw_log(CW_LOG_INFO, "Dropped %s#%" PRIu32 ".%s from the compositor: it carries a %s",
+			cw_log(CW_LOG_INFO,
+			       "Dropped %s#%" PRIu32 ".%s from the compositor: it carries a %s",
 			       sender->interface->name, hdr->object_id, m->name,
 			       fdtype_describe(fd, what, sizeof(what)));
 			for (unsigned k = 0; k < m->fd_count; k++) {
@@ -344,10 +349,10 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	if (fw->trace) {
 		trace("<-", dst, down_id, sender->interface, m, &args, "");
 	}
-	if (sender->interface == &proto_wl_display &&
-	    m->opcode == PROTO_WL_DISPLAY_EVT_ERROR) {
+	if (sender->interface == &proto_wl_display && m->opcode == PROTO_WL_DISPLAY_EVT_ERROR) {
 		const char *text = wayland_args_string(dst, &args, 2);
-		cw_log(CW_LOG_ERROR, "Compositor sent a protocol error: object %" PRIu32 ", code %" PRIu32 ": %s",
+		cw_log(CW_LOG_ERROR,
+		       "Compositor sent a protocol error: object %" PRIu32 ", code %" PRIu32 ": %s",
 		       args.value[0], args.value[1], text ? text : "");
 	}
 	uint64_t pos = byte_queue_end(&fw->guest_out);
@@ -370,8 +375,8 @@ bool forward_host_input(struct forward *fw, struct wire_error *err) {
 	while (pos < comp->in.len) {
 		uint8_t *data = comp->in.data + comp->in.head + pos;
 		struct wayland_msg_header hdr;
-		enum wayland_msg_result r = wayland_msg_header_parse(
-			data, comp->in.len - pos, fw->max_message, &hdr, err);
+		enum wayland_msg_result r = wayland_msg_header_parse(data, comp->in.len - pos,
+								     fw->max_message, &hdr, err);
 		if (r == WAYLAND_MSG_INVALID) {
 			wire_error_prefix(err, "compositor");
 			ok = false;

@@ -29,35 +29,35 @@
 struct compositor;
 
 struct forward_limits {
-	uint32_t max_message;  // Wayland message size cap, both directions
-	uint32_t max_objects;  // live objects on the connection
-	size_t guest_fds;      // fds queued from the guest, not yet used by a message
-	size_t guest_out;      // bytes queued towards the guest (soft; the caller pauses)
-	size_t guest_out_fds;  // fds queued towards the guest
+	uint32_t max_message; // Wayland message size cap, both directions
+	uint32_t max_objects; // live objects on the connection
+	size_t guest_fds;     // fds queued from the guest, not yet used by a message
+	size_t guest_out;     // bytes queued towards the guest (soft; the caller pauses)
+	size_t guest_out_fds; // fds queued towards the guest
 };
 
 struct forward {
 	struct objects *objs; // owned
 	struct policy policy;
-	struct compositor *comp; // borrowed
+	struct compositor *comp;       // borrowed
 	struct byte_queue guest_in;    // a partial guest message, reassembled
 	struct fd_queue guest_in_fds;  // guest fds waiting for their message (owned)
 	struct byte_queue guest_out;   // whole validated messages for the guest
 	struct fd_queue guest_out_fds; // host fds for the guest; pos = message start
 	uint32_t max_message;
-	bool trace;              // print every message (WAYLAND_DEBUG style)
-	uint64_t requests;       // forwarded to the compositor
-	uint64_t events;         // queued to the guest
-	uint64_t dropped;        // valid but not forwarded
-	uint64_t fds_rejected;   // compositor messages dropped for a forbidden fd
+	bool trace;            // print every message (WAYLAND_DEBUG style)
+	uint64_t requests;     // forwarded to the compositor
+	uint64_t events;       // queued to the guest
+	uint64_t dropped;      // valid but not forwarded
+	uint64_t fds_rejected; // compositor messages dropped for a forbidden fd
 };
 
 /**
  * Sets up the pipeline for one connection. @comp and @config are borrowed
  * and must outlive it. Returns false on allocation failure.
  */
-bool forward_init(struct forward *fw, struct compositor *comp,
-		  const struct policy_config *config, const struct forward_limits *limits);
+bool forward_init(struct forward *fw, struct compositor *comp, const struct policy_config *config,
+		  const struct forward_limits *limits);
 /** Frees everything, closing queued fds. Tolerates a zeroed struct. */
 void forward_finish(struct forward *fw);
 

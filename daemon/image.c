@@ -85,8 +85,9 @@ bool image_layout_compute(uint32_t width, uint32_t height, uint32_t fourcc, uint
 	bool pool = fourcc == IMAGE_FORMAT_R8 && height == 1;
 	if (width == 0 || height == 0 || height > limits->max_dimension ||
 	    (!pool && width > limits->max_dimension)) {
-		return wire_error_set(err, "image %" PRIu32 "x%" PRIu32 " %s: dimensions must be 1..%" PRIu32,
-				      width, height, name, limits->max_dimension);
+		return wire_error_set(
+			err, "image %" PRIu32 "x%" PRIu32 " %s: dimensions must be 1..%" PRIu32,
+			width, height, name, limits->max_dimension);
 	}
 	if (f->nv12 && (width % 2 || height % 2)) {
 		return wire_error_set(err, "image %" PRIu32 "x%" PRIu32 " NV12: odd dimensions",

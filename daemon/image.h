@@ -18,7 +18,7 @@
 #define IMAGE_MAX_PLANES 4
 
 /* DRM fourcc codes (drm_fourcc.h values, spelled out so no header is needed). */
-#define IMAGE_FOURCC(a, b, c, d)                                                                 \
+#define IMAGE_FOURCC(a, b, c, d)                                                                   \
 	((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
 #define IMAGE_FORMAT_R8 IMAGE_FOURCC('R', '8', ' ', ' ')
 #define IMAGE_FORMAT_XRGB8888 IMAGE_FOURCC('X', 'R', '2', '4')
@@ -30,7 +30,7 @@ struct image_layout {
 	uint32_t width;
 	uint32_t height;
 	uint32_t fourcc;
-	uint32_t flags;      // gbm use flags the guest asked for
+	uint32_t flags; // gbm use flags the guest asked for
 	uint32_t num_planes;
 	uint32_t strides[IMAGE_MAX_PLANES];
 	uint32_t offsets[IMAGE_MAX_PLANES];

@@ -42,8 +42,9 @@ struct item *items_add(struct items *items, enum item_kind kind) {
 		items->next++;
 		if (items->next == items->max) {
 			items->next = 0;
-			items->generation = items->generation == GENERATION_MAX ? 1
-										: items->generation + 1;
+			items->generation = items->generation == GENERATION_MAX
+						    ? 1
+						    : items->generation + 1;
 		}
 		struct item *it = &items->slots[slot];
 		if (it->id == 0) {
@@ -76,8 +77,8 @@ void items_remove(struct items *items, struct item *item) {
 	items->count--;
 }
 
-struct item *items_find_image(struct items *items, uint32_t width, uint32_t height,
-			      uint32_t fourcc, uint32_t flags) {
+struct item *items_find_image(struct items *items, uint32_t width, uint32_t height, uint32_t fourcc,
+			      uint32_t flags) {
 	for (uint32_t i = 0; i < items->max; i++) {
 		struct item *it = &items->slots[i];
 		if (it->id != 0 && it->kind == ITEM_IMAGE && it->image.width == width &&

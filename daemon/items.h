@@ -62,7 +62,7 @@ struct item *items_get(struct items *items, uint32_t id);
 void items_remove(struct items *items, struct item *item);
 
 /** Finds the image item with this exact request, or NULL. */
-struct item *items_find_image(struct items *items, uint32_t width, uint32_t height,
-			      uint32_t fourcc, uint32_t flags);
+struct item *items_find_image(struct items *items, uint32_t width, uint32_t height, uint32_t fourcc,
+			      uint32_t flags);
 
 #endif

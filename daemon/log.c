@@ -36,8 +36,7 @@ void cw_log_set_tag(const char *text) {
 	snprintf(tag, sizeof(tag), "%s", text);
 }
 
-void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt,
-		va_list ap) {
+void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt, va_list ap) {
 	if (level > threshold || level == CW_LOG_SILENT) {
 		return;
 	}
@@ -70,8 +69,7 @@ void cw_log_at(enum cw_log_level level, const char *file, int line, const char *
 	va_end(ap);
 }
 
-void cw_log_errno_at(enum cw_log_level level, const char *file, int line, const char *fmt,
-		     ...) {
+void cw_log_errno_at(enum cw_log_level level, const char *file, int line, const char *fmt, ...) {
 	int saved = errno;
 	char msg[1024];
 	va_list ap;

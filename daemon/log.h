@@ -32,24 +32,23 @@ void cw_log_set_tag(const char *tag);
 void cw_log_capture_wayland(void);
 
 __attribute__((format(printf, 4, 5))) void cw_log_at(enum cw_log_level level, const char *file,
-						      int line, const char *fmt, ...);
-void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt,
-		va_list ap);
+						     int line, const char *fmt, ...);
+void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt, va_list ap);
 
-#define cw_log(level, ...)                                                                       \
-	do {                                                                                     \
-		cw_log_at(level, __FILE__, __LINE__, __VA_ARGS__);                               \
+#define cw_log(level, ...)                                                                         \
+	do {                                                                                       \
+		cw_log_at(level, __FILE__, __LINE__, __VA_ARGS__);                                 \
 	} while (0)
 
 /* Appends ": <strerror(errno)>". */
-#define cw_log_errno(level, fmt, ...)                                                            \
-	do {                                                                                     \
-		cw_log_errno_at(level, __FILE__, __LINE__, fmt, ##__VA_ARGS__);                  \
+#define cw_log_errno(level, fmt, ...)                                                              \
+	do {                                                                                       \
+		cw_log_errno_at(level, __FILE__, __LINE__, fmt, ##__VA_ARGS__);                    \
 	} while (0)
 
 __attribute__((format(printf, 4, 5))) void cw_log_errno_at(enum cw_log_level level,
-							    const char *file, int line,
-							    const char *fmt, ...);
+							   const char *file, int line,
+							   const char *fmt, ...);
 
 /** Prints one trace line, "[tag] text", whatever the level (for --trace). */
 __attribute__((format(printf, 1, 2))) void cw_trace(const char *fmt, ...);

@@ -89,8 +89,8 @@ int main(int argc, char *argv[]) {
 		}
 		case OPT_VM:
 			if (!valid_vm_name(optarg)) {
-				fprintf(stderr,
-					"crosswayd: --vm: 1-63 characters of [A-Za-z0-9._-] please\n");
+				fprintf(stderr, "crosswayd: --vm: 1-63 characters of "
+						"[A-Za-z0-9._-] please\n");
 				return CONTEXT_EXIT_USAGE;
 			}
 			vm = optarg;
@@ -101,7 +101,8 @@ int main(int argc, char *argv[]) {
 		case OPT_LOG: {
 			enum cw_log_level level;
 			if (!cw_log_parse_level(optarg, &level)) {
-				fprintf(stderr, "crosswayd: --log-level: silent, error, info or debug\n");
+				fprintf(stderr,
+					"crosswayd: --log-level: silent, error, info or debug\n");
 				return CONTEXT_EXIT_USAGE;
 			}
 			cw_log_set_level(level);

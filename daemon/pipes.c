@@ -61,11 +61,11 @@ void pipes_finish(struct pipes *p) {
 		return;
 	}
 	struct read_pipe *rp, *rtmp;
-	wl_list_for_each_safe (rp, rtmp, &p->reads, link) {
+	wl_list_for_each_safe(rp, rtmp, &p->reads, link) {
 		destroy_read(p, rp);
 	}
 	struct write_pipe *wp, *wtmp;
-	wl_list_for_each_safe (wp, wtmp, &p->writes, link) {
+	wl_list_for_each_safe(wp, wtmp, &p->writes, link) {
 		destroy_write(p, wp);
 	}
 	p->loop = NULL;
@@ -84,10 +84,9 @@ static int read_ready(int fd, uint32_t mask, void *data) {
 
 bool pipes_add_read(struct pipes *p, uint32_t id, int *write_end, struct wire_error *err) {
 	if (id != p->next_read_id) {
-		return wire_error_set(err,
-				      "read pipe id 0x%08" PRIx32 " is not the next one (0x%08" PRIx32
-				      ")",
-				      id, p->next_read_id);
+		return wire_error_set(
+			err, "read pipe id 0x%08" PRIx32 " is not the next one (0x%08" PRIx32 ")",
+			id, p->next_read_id);
 	}
 	if (p->count >= p->max) {
 		return wire_error_set(err, "pipe limit (%" PRIu32 ") reached", p->max);
@@ -123,7 +122,7 @@ bool pipes_add_read(struct pipes *p, uint32_t id, int *write_end, struct wire_er
 
 struct read_pipe *pipes_next_ready(struct pipes *p) {
 	struct read_pipe *rp;
-	wl_list_for_each (rp, &p->reads, link) {
+	wl_list_for_each(rp, &p->reads, link) {
 		if (rp->ready) {
 			// Round-robin: the served pipe goes to the back.
 			wl_list_remove(&rp->link);
@@ -134,8 +133,7 @@ struct read_pipe *pipes_next_ready(struct pipes *p) {
 	return NULL;
 }
 
-ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap,
-		   bool *hang_up) {
+ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up) {
 	*hang_up = false;
 	ssize_t n;
 	do {
@@ -159,14 +157,14 @@ ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t c
 
 void pipes_close_reads(struct pipes *p) {
 	struct read_pipe *rp, *tmp;
-	wl_list_for_each_safe (rp, tmp, &p->reads, link) {
+	wl_list_for_each_safe(rp, tmp, &p->reads, link) {
 		destroy_read(p, rp);
 	}
 }
 
 bool pipes_blocked(const struct pipes *p) {
 	const struct write_pipe *wp;
-	wl_list_for_each (wp, &p->writes, link) {
+	wl_list_for_each(wp, &p->writes, link) {
 		if (wp->pending.len > p->buffer_limit) {
 			return true;
 		}

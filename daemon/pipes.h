@@ -63,7 +63,7 @@ struct pipes {
 	struct wl_event_loop *loop;
 	struct wl_list reads;  // struct read_pipe.link
 	struct wl_list writes; // struct write_pipe.link
-	uint32_t count; // reads + writes
+	uint32_t count;        // reads + writes
 	uint32_t max;
 	uint32_t next_read_id; // the id the guest must use next
 	size_t buffer_limit;   // bytes buffered per write pipe
@@ -95,8 +95,7 @@ struct read_pipe *pipes_next_ready(struct pipes *p);
  * sets *hang_up when the writer closed (the relay is then destroyed), or -1
  * when nothing was there after all (the relay waits for readiness again).
  */
-ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap,
-		   bool *hang_up);
+ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up);
 
 /** Wraps a compositor write end (@fd taken, even on failure). NULL when full. */
 struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd);

@@ -100,7 +100,8 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 	}
 	if (p->global_count == p->global_cap) {
 		if (p->global_cap >= MAX_GLOBALS) {
-			wire_error_set(err, "compositor advertised more than %d globals", MAX_GLOBALS);
+			wire_error_set(err, "compositor advertised more than %d globals",
+				       MAX_GLOBALS);
 			return POLICY_FAIL;
 		}
 		size_t cap_n = p->global_cap ? p->global_cap * 2 : 32;
@@ -112,8 +113,8 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 		p->globals = g;
 		p->global_cap = cap_n;
 	}
-	p->globals[p->global_count++] =
-		(struct policy_global){.name = name, .interface = iface, .version = cap};
+	p->globals[p->global_count++] = (struct policy_global){
+		.name = name, .interface = iface, .version = cap};
 	if (cap != version) {
 		wayland_msg_set_u32(msg->bytes, msg->args->offset[2], cap);
 	}
@@ -130,8 +131,7 @@ static enum policy_verdict registry_global_remove(struct policy *p, struct polic
 	return POLICY_PASS;
 }
 
-enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg,
-				 struct wire_error *err) {
+enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struct wire_error *err) {
 	const struct proto_interface *iface = msg->sender->interface;
 	if (iface == &proto_wl_registry) {
 		if (msg->message->opcode == PROTO_WL_REGISTRY_EVT_GLOBAL) {

@@ -30,8 +30,8 @@ struct policy_config {
 	char vm_name[POLICY_NAME_MAX];
 	struct policy_global_rule globals[POLICY_MAX_RULES];
 	size_t global_count;
-	bool tag_titles;                       // prefix titles with "[vm] "
-	char app_id_prefix[POLICY_NAME_MAX];   // "" = no app_id rewriting
+	bool tag_titles;                     // prefix titles with "[vm] "
+	char app_id_prefix[POLICY_NAME_MAX]; // "" = no app_id rewriting
 	uint32_t max_title_bytes;
 };
 
@@ -53,7 +53,7 @@ struct policy {
 	const struct policy_config *config; // borrowed
 	struct policy_global *globals;      // owned
 	size_t global_count, global_cap;
-	uint64_t hidden_globals;    // counters, for logs and tests
+	uint64_t hidden_globals; // counters, for logs and tests
 	uint64_t sanitised_total;
 };
 
@@ -67,9 +67,9 @@ struct policy_msg {
 	struct object *sender;
 	const struct proto_message *message;
 	struct wayland_args *args;
-	uint8_t *rewrite;     // room for a replacement message
+	uint8_t *rewrite; // room for a replacement message
 	size_t rewrite_cap;
-	size_t rewrite_size;  // set on POLICY_REWRITE
+	size_t rewrite_size; // set on POLICY_REWRITE
 };
 
 enum policy_verdict {
@@ -84,7 +84,6 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 				   uint32_t sender_down_id, struct wire_error *err);
 
 /** Judges a compositor event (registry filtering, version caps). */
-enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg,
-				 struct wire_error *err);
+enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struct wire_error *err);
 
 #endif

@@ -76,8 +76,8 @@ static void rehash(struct resources *res) {
 	free(old);
 }
 
-struct resource *resources_add(struct resources *res, uint32_t id, enum resource_kind kind,
-			       int fd, uint64_t size) {
+struct resource *resources_add(struct resources *res, uint32_t id, enum resource_kind kind, int fd,
+			       uint64_t size) {
 	if (id == 0 || res->count >= res->max) {
 		return NULL;
 	}

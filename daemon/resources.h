@@ -33,8 +33,8 @@ struct resources {
 	struct resource *table; // owned; open addressing, `cap` slots (power of two)
 	uint32_t cap;
 	uint32_t count;
-	uint32_t used; // count + tombstones
-	uint32_t max;  // live resources allowed
+	uint32_t used;       // count + tombstones
+	uint32_t max;        // live resources allowed
 	uint64_t blob_bytes; // memory of all RESOURCE_BLOB entries
 };
 
@@ -45,8 +45,8 @@ void resources_finish(struct resources *res);
 struct resource *resources_get(struct resources *res, uint32_t id);
 /** Adds an entry (id must be new and non-zero); NULL when full. @fd is taken
  * only on success. */
-struct resource *resources_add(struct resources *res, uint32_t id, enum resource_kind kind,
-			       int fd, uint64_t size);
+struct resource *resources_add(struct resources *res, uint32_t id, enum resource_kind kind, int fd,
+			       uint64_t size);
 /** Removes an entry and closes its fd. */
 void resources_remove(struct resources *res, struct resource *r);
 

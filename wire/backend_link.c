@@ -81,8 +81,8 @@ static bool valid_vm_name(const char *name, size_t cap) {
 	}
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok) {
 			return false;
 		}
@@ -155,7 +155,8 @@ static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 		break;
 	case CROSSWAY_BACKEND_FENCE:
 		if (msg->fence.flags != 0) {
-			return wire_error_set(err, "FENCE: unknown flags 0x%" PRIx32, msg->fence.flags);
+			return wire_error_set(err, "FENCE: unknown flags 0x%" PRIx32,
+					      msg->fence.flags);
 		}
 		break;
 	case CROSSWAY_BACKEND_CREATE_BLOB:
@@ -225,7 +226,8 @@ static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 		}
 		const uint8_t *text = pkt + sizeof(msg->error);
 		if (n == 0 || text[n - 1] != '\0' || memchr(text, '\0', n - 1) != NULL) {
-			return wire_error_set(err, "ERROR: message is not one NUL-terminated string");
+			return wire_error_set(err,
+					      "ERROR: message is not one NUL-terminated string");
 		}
 		msg->payload = text;
 		msg->payload_size = n;
@@ -319,9 +321,9 @@ size_t backend_link_encode_hello_reply(uint8_t *out, size_t cap, uint32_t serial
 	return sizeof(r);
 }
 
-size_t backend_link_encode_attach(uint8_t *out, size_t cap, uint32_t serial,
-				  uint32_t resource_id, uint32_t kind, uint64_t size,
-				  uint32_t blob_mem, uint32_t handle_type, uint32_t map_info) {
+size_t backend_link_encode_attach(uint8_t *out, size_t cap, uint32_t serial, uint32_t resource_id,
+				  uint32_t kind, uint64_t size, uint32_t blob_mem,
+				  uint32_t handle_type, uint32_t map_info) {
 	struct crossway_backend_attach a;
 	if (cap < sizeof(a)) {
 		return 0;
@@ -392,8 +394,8 @@ size_t backend_link_encode_fence(uint8_t *out, size_t cap, uint32_t serial, uint
 }
 
 size_t backend_link_encode_create_blob(uint8_t *out, size_t cap, uint32_t serial,
-				       uint32_t resource_id, uint32_t blob_mem,
-				       uint32_t blob_flags, uint64_t blob_id, uint64_t size) {
+				       uint32_t resource_id, uint32_t blob_mem, uint32_t blob_flags,
+				       uint64_t blob_id, uint64_t size) {
 	struct crossway_backend_create_blob c;
 	if (cap < sizeof(c)) {
 		return 0;

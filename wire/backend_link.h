@@ -69,9 +69,9 @@ size_t backend_link_encode_hello_reply(uint8_t *out, size_t cap, uint32_t serial
 				       uint32_t max_message_size,
 				       const struct crossway_backend_cross_domain_caps *caps,
 				       uint32_t max_identifiers);
-size_t backend_link_encode_attach(uint8_t *out, size_t cap, uint32_t serial,
-				  uint32_t resource_id, uint32_t kind, uint64_t size,
-				  uint32_t blob_mem, uint32_t handle_type, uint32_t map_info);
+size_t backend_link_encode_attach(uint8_t *out, size_t cap, uint32_t serial, uint32_t resource_id,
+				  uint32_t kind, uint64_t size, uint32_t blob_mem,
+				  uint32_t handle_type, uint32_t map_info);
 /** DETACH or UNREF (@type). */
 size_t backend_link_encode_resource(uint8_t *out, size_t cap, uint32_t type, uint32_t serial,
 				    uint32_t resource_id);
@@ -80,8 +80,8 @@ size_t backend_link_encode_submit(uint8_t *out, size_t cap, uint32_t serial, con
 size_t backend_link_encode_fence(uint8_t *out, size_t cap, uint32_t serial, uint64_t fence_id,
 				 uint32_t ring_idx);
 size_t backend_link_encode_create_blob(uint8_t *out, size_t cap, uint32_t serial,
-				       uint32_t resource_id, uint32_t blob_mem,
-				       uint32_t blob_flags, uint64_t blob_id, uint64_t size);
+				       uint32_t resource_id, uint32_t blob_mem, uint32_t blob_flags,
+				       uint64_t blob_id, uint64_t size);
 size_t backend_link_encode_shutdown(uint8_t *out, size_t cap, uint32_t serial);
 size_t backend_link_encode_ring_write(uint8_t *out, size_t cap, uint32_t resource_id,
 				      uint32_t offset, const void *bytes, uint32_t length);

@@ -103,9 +103,9 @@ static bool decode_write(struct cursor *c, struct cross_domain_cmd *cmd, struct 
 	cursor_read_u32(c, &data_size);
 	cursor_read_u32(c, &pad);
 	if ((uint64_t)data_size + CROSS_DOMAIN_READ_WRITE_HEADER_SIZE != cmd->cmd_size) {
-		return wire_error_set(err,
-				      "WRITE: opaque_data_size %" PRIu32 " does not match cmd_size %u",
-				      data_size, cmd->cmd_size);
+		return wire_error_set(
+			err, "WRITE: opaque_data_size %" PRIu32 " does not match cmd_size %u",
+			data_size, cmd->cmd_size);
 	}
 	cursor_take(c, data_size, &cmd->write.data);
 	cmd->write.data_size = data_size;
@@ -235,8 +235,8 @@ size_t cross_domain_encode_receive(uint8_t *out, size_t cap, uint32_t layout, ui
 size_t cross_domain_encode_send(uint8_t *out, size_t cap, uint32_t layout, uint32_t count,
 				const uint32_t *ids, const uint32_t *types, const uint32_t *sizes,
 				const void *data, uint32_t data_size) {
-	return encode_send_receive(out, cap, CROSS_DOMAIN_CMD_SEND, true, layout, count, ids,
-				   types, sizes, data, data_size);
+	return encode_send_receive(out, cap, CROSS_DOMAIN_CMD_SEND, true, layout, count, ids, types,
+				   sizes, data, data_size);
 }
 
 static size_t encode_read_write(uint8_t *out, size_t cap, uint8_t cmd, bool set_size,
@@ -265,8 +265,8 @@ size_t cross_domain_encode_read(uint8_t *out, size_t cap, uint32_t identifier, u
 				 data_size);
 }
 
-size_t cross_domain_encode_write(uint8_t *out, size_t cap, uint32_t identifier,
-				 uint32_t hang_up, const void *data, uint32_t data_size) {
+size_t cross_domain_encode_write(uint8_t *out, size_t cap, uint32_t identifier, uint32_t hang_up,
+				 const void *data, uint32_t data_size) {
 	return encode_read_write(out, cap, CROSS_DOMAIN_CMD_WRITE, true, identifier, hang_up, data,
 				 data_size);
 }
@@ -409,5 +409,6 @@ bool cross_domain_decode_image_requirements(const uint8_t *ring, size_t size,
 	}
 	return ok && cursor_read_u64(&c, &req->modifier) && cursor_read_u64(&c, &req->size) &&
 	       cursor_read_u32(&c, &req->blob_id) && cursor_read_u32(&c, &req->map_info) &&
-	       cursor_read_i32(&c, &req->memory_idx) && cursor_read_i32(&c, &req->physical_device_idx);
+	       cursor_read_i32(&c, &req->memory_idx) &&
+	       cursor_read_i32(&c, &req->physical_device_idx);
 }

@@ -54,8 +54,8 @@
 
 /* Wire sizes. */
 #define CROSS_DOMAIN_HEADER_SIZE 8u
-#define CROSS_DOMAIN_INIT_LEGACY_SIZE 16u // one ring shared by queries and channel
-#define CROSS_DOMAIN_INIT_V1_SIZE 20u     // current sommelier and WPV
+#define CROSS_DOMAIN_INIT_LEGACY_SIZE 16u  // one ring shared by queries and channel
+#define CROSS_DOMAIN_INIT_V1_SIZE 20u      // current sommelier and WPV
 #define CROSS_DOMAIN_INIT_LIBKRUN_SIZE 24u // V1 + protocol_version
 #define CROSS_DOMAIN_INIT_UUID_SIZE 36u    // V1 + 16-byte socket uuid (rutabaga)
 #define CROSS_DOMAIN_GET_IMAGE_REQUIREMENTS_SIZE 24u
@@ -76,7 +76,7 @@ static_assert(CROSS_DOMAIN_RING_BUFFER_SIZE - 352 == CROSS_DOMAIN_MAX_SEND_RECV_
 /* The 8-byte command header. */
 struct cross_domain_header {
 	uint8_t cmd;
-	uint8_t ring_idx; // fence_ctx_idx in sommelier; guests write 0
+	uint8_t ring_idx;  // fence_ctx_idx in sommelier; guests write 0
 	uint16_t cmd_size; // whole command, header and trailing data included
 	uint32_t pad;
 };
@@ -205,8 +205,8 @@ size_t cross_domain_encode_poll(uint8_t *out, size_t cap);
 size_t cross_domain_encode_send(uint8_t *out, size_t cap, uint32_t layout, uint32_t count,
 				const uint32_t *ids, const uint32_t *types, const uint32_t *sizes,
 				const void *data, uint32_t data_size);
-size_t cross_domain_encode_write(uint8_t *out, size_t cap, uint32_t identifier,
-				 uint32_t hang_up, const void *data, uint32_t data_size);
+size_t cross_domain_encode_write(uint8_t *out, size_t cap, uint32_t identifier, uint32_t hang_up,
+				 const void *data, uint32_t data_size);
 
 /* Guest-side decoding of what the host wrote into a ring. */
 

@@ -61,8 +61,8 @@
 #define CROSSWAY_BACKEND_HELLO_PROBE 0x1u // answer HELLO_REPLY, then exit 0
 
 /* ATTACH kinds */
-#define CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY 1u // guest pages (the rings); no fd
-#define CROSSWAY_BACKEND_ATTACH_HOST_FD 2u      // host resource made elsewhere; 1 fd
+#define CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY 1u  // guest pages (the rings); no fd
+#define CROSSWAY_BACKEND_ATTACH_HOST_FD 2u       // host resource made elsewhere; 1 fd
 #define CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB 3u // a blob crosswayd created; no fd
 
 /* Rings and fence timelines (FENCE.ring_idx) */
@@ -105,7 +105,7 @@ struct crossway_backend_hello {
 	uint32_t version_max;
 	uint32_t capset_id; // CROSSWAY_BACKEND_CAPSET_CROSS_DOMAIN
 	uint32_t ctx_id;
-	uint32_t flags;     // CROSSWAY_BACKEND_HELLO_*
+	uint32_t flags; // CROSSWAY_BACKEND_HELLO_*
 	uint32_t reserved;
 	char vm_name[CROSSWAY_BACKEND_NAME_SIZE];  // [A-Za-z0-9._-]+, NUL-terminated
 	char ctx_name[CROSSWAY_BACKEND_NAME_SIZE]; // guest debug name, NUL-terminated
@@ -206,7 +206,7 @@ struct crossway_backend_error {
 	struct crossway_backend_header hdr;
 	int32_t code;    // -errno
 	uint32_t length; // bytes of message, NUL included
-	// char message[length], UTF-8, zero-padded to a multiple of 8
+			 // char message[length], UTF-8, zero-padded to a multiple of 8
 };
 
 CROSSWAY_BACKEND_STATIC_ASSERT(sizeof(struct crossway_backend_header) == 16, "header");

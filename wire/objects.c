@@ -114,8 +114,8 @@ struct object *objects_lookup_down(struct objects *objs, uint32_t down_id) {
 	return &objs->client[objs->down_to_up[down_id]];
 }
 
-static void init_object(struct object *obj, const struct proto_interface *iface,
-			uint32_t version, uint32_t down_id, uint32_t up_id) {
+static void init_object(struct object *obj, const struct proto_interface *iface, uint32_t version,
+			uint32_t down_id, uint32_t up_id) {
 	*obj = (struct object){
 		.interface = iface,
 		.version = version,
@@ -292,16 +292,16 @@ uint32_t objects_delete_id(struct objects *objs, uint32_t up_id, bool *was_inter
 	return down;
 }
 
-static const struct proto_message *find_message(const struct proto_interface *iface,
-						bool request, uint16_t opcode) {
+static const struct proto_message *find_message(const struct proto_interface *iface, bool request,
+						uint16_t opcode) {
 	if (request) {
 		return opcode < iface->request_count ? &iface->requests[opcode] : NULL;
 	}
 	return opcode < iface->event_count ? &iface->events[opcode] : NULL;
 }
 
-enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_id,
-					    uint16_t opcode, struct object **obj_out,
+enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_id, uint16_t opcode,
+					    struct object **obj_out,
 					    const struct proto_message **msg_out,
 					    struct wire_error *err) {
 	struct object *obj = objects_lookup_down(objs, down_id);
@@ -314,15 +314,16 @@ enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_
 	const struct proto_message *m = find_message(obj->interface, true, opcode);
 	*msg_out = m;
 	if (m == NULL) {
-		wire_error_set(err, "%s#%" PRIu32 ": unknown request opcode %u", obj->interface->name,
-			       down_id, opcode);
+		wire_error_set(err, "%s#%" PRIu32 ": unknown request opcode %u",
+			       obj->interface->name, down_id, opcode);
 		return OBJECTS_INVALID;
 	}
 	if (m->since > obj->version) {
 		wire_error_set(err,
 			       "%s#%" PRIu32 ".%s(opcode %u): request needs version %" PRIu32
 			       ", object has version %" PRIu32,
-			       obj->interface->name, down_id, m->name, opcode, m->since, obj->version);
+			       obj->interface->name, down_id, m->name, opcode, m->since,
+			       obj->version);
 		return OBJECTS_INVALID;
 	}
 	if (obj->state != OBJECT_LIVE) {
@@ -332,12 +333,14 @@ enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_
 }
 
 enum objects_result objects_resolve_event(struct objects *objs, uint32_t up_id, uint16_t opcode,
-					  struct object **obj_out, const struct proto_message **msg_out,
+					  struct object **obj_out,
+					  const struct proto_message **msg_out,
 					  struct wire_error *err) {
 	struct object *obj = objects_lookup_up(objs, up_id);
 	*obj_out = obj;
 	if (obj == NULL) {
-		wire_error_set(err, "event (opcode %u) from unknown object %" PRIu32, opcode, up_id);
+		wire_error_set(err, "event (opcode %u) from unknown object %" PRIu32, opcode,
+			       up_id);
 		return OBJECTS_INVALID;
 	}
 	const struct proto_message *m = find_message(obj->interface, false, opcode);
@@ -351,15 +354,16 @@ enum objects_result objects_resolve_event(struct objects *objs, uint32_t up_id, 
 		wire_error_set(err,
 			       "%s#%" PRIu32 ".%s(opcode %u): event needs version %" PRIu32
 			       ", object has version %" PRIu32,
-			       obj->interface->name, up_id, m->name, opcode, m->since, obj->version);
+			       obj->interface->name, up_id, m->name, opcode, m->since,
+			       obj->version);
 		return OBJECTS_INVALID;
 	}
 	return obj->internal ? OBJECTS_DROP : OBJECTS_FORWARD;
 }
 
-__attribute__((format(printf, 6, 7))) static enum objects_result
-msg_error(struct wire_error *err, const struct proto_interface *sender_iface, uint32_t shown_id,
-	  const struct proto_message *m, const struct proto_arg *a, const char *fmt, ...) {
+__attribute__((format(printf, 6, 7))) static enum objects_result msg_error(
+	struct wire_error *err, const struct proto_interface *sender_iface, uint32_t shown_id,
+	const struct proto_message *m, const struct proto_arg *a, const char *fmt, ...) {
 	char reason[128];
 	va_list ap;
 	va_start(ap, fmt);
@@ -371,8 +375,7 @@ msg_error(struct wire_error *err, const struct proto_interface *sender_iface, ui
 }
 
 enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg,
-					      struct object *sender,
-					      const struct proto_message *m,
+					      struct object *sender, const struct proto_message *m,
 					      const struct wayland_args *args,
 					      struct object **created, struct wire_error *err) {
 	*created = NULL;
@@ -442,8 +445,8 @@ enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg
 
 enum objects_result objects_translate_event(struct objects *objs, uint8_t *msg,
 					    struct object *sender, const struct proto_message *m,
-					    const struct wayland_args *args, struct object **created,
-					    struct wire_error *err) {
+					    const struct wayland_args *args,
+					    struct object **created, struct wire_error *err) {
 	*created = NULL;
 	// Adding an object may move the arrays: keep ids, not the pointer.
 	uint32_t sender_up = sender->up_id;
@@ -486,7 +489,8 @@ enum objects_result objects_translate_event(struct objects *objs, uint8_t *msg,
 						 "untyped new id %" PRIu32 " in an event", v);
 			}
 			struct wire_error sub;
-			struct object *o = objects_add_up(objs, v, a->interface, sender_version, &sub);
+			struct object *o = objects_add_up(objs, v, a->interface, sender_version,
+							  &sub);
 			if (o == NULL) {
 				wire_error_set(err, "%s#%" PRIu32 ".%s(opcode %u): %s",
 					       sender_iface->name, sender_up, m->name, m->opcode,

@@ -46,12 +46,12 @@ enum object_state {
 struct object {
 	const struct proto_interface *interface; // NULL when free
 	uint32_t version;
-	uint32_t down_id;  // downstream (guest) id; 0 for internal objects
-	uint32_t up_id;    // upstream (compositor) id
-	uint8_t state;     // enum object_state
-	bool internal;     // created by the proxy; has no downstream id
-	uint16_t tag;      // free for the owner (policy roles); 0 when created
-	void *data;        // free for the owner; borrowed; NULL when created
+	uint32_t down_id; // downstream (guest) id; 0 for internal objects
+	uint32_t up_id;   // upstream (compositor) id
+	uint8_t state;    // enum object_state
+	bool internal;    // created by the proxy; has no downstream id
+	uint16_t tag;     // free for the owner (policy roles); 0 when created
+	void *data;       // free for the owner; borrowed; NULL when created
 };
 
 struct objects;
@@ -128,9 +128,8 @@ enum objects_result {
  * DELETED objects, which libwayland-server also drops silently; the caller
  * must still decode them to consume their fds.
  */
-enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_id,
-					    uint16_t opcode, struct object **obj,
-					    const struct proto_message **msg,
+enum objects_result objects_resolve_request(struct objects *objs, uint32_t down_id, uint16_t opcode,
+					    struct object **obj, const struct proto_message **msg,
 					    struct wire_error *err);
 
 /**
@@ -151,8 +150,7 @@ enum objects_result objects_resolve_event(struct objects *objs, uint32_t up_id, 
  * @created receives the new object, or NULL.
  */
 enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg,
-					      struct object *sender,
-					      const struct proto_message *m,
+					      struct object *sender, const struct proto_message *m,
 					      const struct wayland_args *args,
 					      struct object **created, struct wire_error *err);
 
@@ -165,7 +163,7 @@ enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg
  */
 enum objects_result objects_translate_event(struct objects *objs, uint8_t *msg,
 					    struct object *sender, const struct proto_message *m,
-					    const struct wayland_args *args, struct object **created,
-					    struct wire_error *err);
+					    const struct wayland_args *args,
+					    struct object **created, struct wire_error *err);
 
 #endif

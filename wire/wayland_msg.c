@@ -6,8 +6,7 @@
 #include "wire/limits.h"
 #include "wire/wayland_msg.h"
 
-enum wayland_msg_result wayland_msg_header_parse(const uint8_t *data, size_t len,
-						 uint32_t max_size,
+enum wayland_msg_result wayland_msg_header_parse(const uint8_t *data, size_t len, uint32_t max_size,
 						 struct wayland_msg_header *hdr,
 						 struct wire_error *err) {
 	if (len < WAYLAND_MSG_HEADER_SIZE) {
@@ -21,7 +20,8 @@ enum wayland_msg_result wayland_msg_header_parse(const uint8_t *data, size_t len
 	hdr->opcode = word & 0xffff;
 	hdr->size = (uint16_t)size;
 	if (size < WAYLAND_MSG_HEADER_SIZE) {
-		wire_error_set(err, "message to object %" PRIu32 " (opcode %u): size %" PRIu32 " < 8",
+		wire_error_set(err,
+			       "message to object %" PRIu32 " (opcode %u): size %" PRIu32 " < 8",
 			       id, hdr->opcode, size);
 		return WAYLAND_MSG_INVALID;
 	}
@@ -71,7 +71,8 @@ bool wayland_msg_decode(const uint8_t *msg, const struct wayland_msg_header *hdr
 		switch (a->type) {
 		case PROTO_ARG_OBJECT:
 			if (v == 0 && !a->nullable) {
-				return arg_error(err, hdr, iface, m, a, "null object is not allowed");
+				return arg_error(err, hdr, iface, m, a,
+						 "null object is not allowed");
 			}
 			break;
 		case PROTO_ARG_NEW_ID:
@@ -95,10 +96,12 @@ bool wayland_msg_decode(const uint8_t *msg, const struct wayland_msg_header *hdr
 						 "string length runs past the message");
 			}
 			if (s[v - 1] != '\0') {
-				return arg_error(err, hdr, iface, m, a, "string is not NUL-terminated");
+				return arg_error(err, hdr, iface, m, a,
+						 "string is not NUL-terminated");
 			}
 			if (memchr(s, '\0', v - 1) != NULL) {
-				return arg_error(err, hdr, iface, m, a, "string has an embedded NUL");
+				return arg_error(err, hdr, iface, m, a,
+						 "string has an embedded NUL");
 			}
 			break;
 		}

@@ -38,8 +38,7 @@ enum wayland_msg_result {
  * rejected as soon as the header is in, without waiting for the body.
  * Returns INCOMPLETE when fewer than 8 bytes are available.
  */
-enum wayland_msg_result wayland_msg_header_parse(const uint8_t *data, size_t len,
-						 uint32_t max_size,
+enum wayland_msg_result wayland_msg_header_parse(const uint8_t *data, size_t len, uint32_t max_size,
 						 struct wayland_msg_header *hdr,
 						 struct wire_error *err);
 

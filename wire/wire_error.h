@@ -20,14 +20,14 @@ struct wire_error {
  * which case nothing happens. Always returns false so callers can write
  * `return wire_error_set(err, ...);` in bool functions.
  */
-__attribute__((format(printf, 2, 3))) _Bool wire_error_set(struct wire_error *err,
-							    const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) _Bool wire_error_set(struct wire_error *err, const char *fmt,
+							   ...);
 
 /**
  * Puts "<prefix>: " in front of the current text (used to add the name of the
  * message or command around a reason a lower layer gave). Always returns false.
  */
 __attribute__((format(printf, 2, 3))) _Bool wire_error_prefix(struct wire_error *err,
-							       const char *fmt, ...);
+							      const char *fmt, ...);
 
 #endif

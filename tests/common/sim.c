@@ -38,8 +38,8 @@ void sim_init_fd(struct sim *sim, int fd) {
 	base_init(sim, fd);
 }
 
-bool sim_spawn(struct sim *sim, const char *crosswayd, const char *display,
-	       const char *const *args, bool capture_stderr) {
+bool sim_spawn(struct sim *sim, const char *crosswayd, const char *display, const char *const *args,
+	       bool capture_stderr) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		return false;
@@ -198,17 +198,12 @@ bool sim_send_hello(struct sim *sim, const char *vm, uint32_t flags) {
 	return sim_send_raw(sim, sendbuf, n, -1);
 }
 
-bool sim_send_attach(struct sim *sim, uint32_t resource_id, uint32_t kind, uint64_t size,
-		     int fd) {
-	size_t n = backend_link_encode_attach(sendbuf, sizeof(sendbuf), ++sim->serial, resource_id,
-					      kind, size,
-					      kind == CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY
-						      ? CROSSWAY_BACKEND_BLOB_MEM_GUEST
-						      : CROSSWAY_BACKEND_BLOB_MEM_HOST3D,
-					      kind == CROSSWAY_BACKEND_ATTACH_HOST_FD
-						      ? CROSSWAY_BACKEND_HANDLE_SHM
-						      : 0,
-					      0);
+bool sim_send_attach(struct sim *sim, uint32_t resource_id, uint32_t kind, uint64_t size, int fd) {
+	size_t n = backend_link_encode_attach(
+		sendbuf, sizeof(sendbuf), ++sim->serial, resource_id, kind, size,
+		kind == CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY ? CROSSWAY_BACKEND_BLOB_MEM_GUEST
+							     : CROSSWAY_BACKEND_BLOB_MEM_HOST3D,
+		kind == CROSSWAY_BACKEND_ATTACH_HOST_FD ? CROSSWAY_BACKEND_HANDLE_SHM : 0, 0);
 	return sim_send_raw(sim, sendbuf, n, fd);
 }
 
@@ -339,7 +334,8 @@ int sim_handle_message(struct sim *sim, int timeout_ms) {
 			// A backend must refuse this; the test wants to know.
 			fault(sim, "RING_WRITE past the end of the ring");
 		} else {
-			memcpy(ring->mem + msg.ring_write.offset, msg.payload, msg.ring_write.length);
+			memcpy(ring->mem + msg.ring_write.offset, msg.payload,
+			       msg.ring_write.length);
 		}
 		sim->ring_writes++;
 		break;
@@ -509,7 +505,8 @@ struct blob_wait {
 static bool blob_replied(struct sim *sim, void *data) {
 	struct blob_wait *w = data;
 	for (int i = 0; i < SIM_MAX_BLOB_REPLIES; i++) {
-		if (sim->blob_replies[i].used && sim->blob_replies[i].reply.hdr.serial == w->serial) {
+		if (sim->blob_replies[i].used &&
+		    sim->blob_replies[i].reply.hdr.serial == w->serial) {
 			return true;
 		}
 	}
@@ -563,8 +560,8 @@ bool sim_send_wayland(struct sim *sim, const void *data, uint32_t len, const uin
 		}
 	}
 	uint32_t sizes[CROSS_DOMAIN_MAX_IDENTIFIERS] = {0};
-	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), sim->layout, count, ids, types,
-					    sizes, data, len);
+	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), sim->layout, count, ids, types, sizes,
+					    data, len);
 	if (n == 0 || !sim_send_submit(sim, cmd, (uint32_t)n)) {
 		return false;
 	}

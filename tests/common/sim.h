@@ -45,8 +45,8 @@ struct sim_blob_reply {
 typedef void (*sim_dispatch_func_t)(void *data, int timeout_ms);
 
 struct sim {
-	int fd;   // our end of the link (owned)
-	pid_t pid; // crosswayd, when spawned (0 otherwise)
+	int fd;        // our end of the link (owned)
+	pid_t pid;     // crosswayd, when spawned (0 otherwise)
 	int stderr_fd; // read end of crosswayd's stderr, when captured (owned)
 	uint32_t serial;
 	uint64_t next_fence;
@@ -69,7 +69,7 @@ struct sim {
 	bool closed; // crosswayd closed the link
 	uint64_t ring_writes;
 	uint64_t channel_records; // FENCE_DONEs on the channel ring
-	char fault[512]; // a violation of the link contract by crosswayd
+	char fault[512];          // a violation of the link contract by crosswayd
 
 	// Optional: dispatched while waiting (an in-process compositor).
 	int extra_fd;
@@ -83,8 +83,8 @@ struct sim {
  * @display as --wayland-display when non-NULL. If @capture_stderr, crosswayd's
  * stderr is kept for sim_read_stderr. Returns false on failure.
  */
-bool sim_spawn(struct sim *sim, const char *crosswayd, const char *display,
-	       const char *const *args, bool capture_stderr);
+bool sim_spawn(struct sim *sim, const char *crosswayd, const char *display, const char *const *args,
+	       bool capture_stderr);
 
 /** Sets up a sim on an already connected link fd (taken). */
 void sim_init_fd(struct sim *sim, int fd);
@@ -102,8 +102,7 @@ size_t sim_read_stderr(struct sim *sim, char *buf, size_t cap, int timeout_ms);
 /* Sending: each returns false if the link is broken. */
 bool sim_send_raw(struct sim *sim, const void *pkt, size_t len, int fd);
 bool sim_send_hello(struct sim *sim, const char *vm, uint32_t flags);
-bool sim_send_attach(struct sim *sim, uint32_t resource_id, uint32_t kind, uint64_t size,
-		     int fd);
+bool sim_send_attach(struct sim *sim, uint32_t resource_id, uint32_t kind, uint64_t size, int fd);
 bool sim_send_detach(struct sim *sim, uint32_t resource_id);
 bool sim_send_unref(struct sim *sim, uint32_t resource_id);
 bool sim_send_submit(struct sim *sim, const void *cmds, uint32_t len);

@@ -152,8 +152,8 @@ static int run_forked(const struct test_case *tc, const void *data, char *reason
 		tc->run(data);
 		int after = test_count_fds();
 		if (after != before) {
-			fprintf(stderr, "# fd leak: %d fds open before the test, %d after\n", before,
-				after);
+			fprintf(stderr, "# fd leak: %d fds open before the test, %d after\n",
+				before, after);
 			char path[64], target[256];
 			for (int fd = 0; fd < 1024; fd++) {
 				snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -207,7 +207,8 @@ int main(int argc, char *argv[]) {
 	bool no_fork = getenv("CROSSWAY_TEST_NO_FORK") != NULL;
 	signal(SIGPIPE, SIG_IGN);
 	size_t total = 0;
-	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests; tc++) {
+	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests;
+	     tc++) {
 		if (filter == NULL || strstr(tc->name, filter) != NULL) {
 			total += tc->count;
 		}
@@ -215,7 +216,8 @@ int main(int argc, char *argv[]) {
 	printf("1..%zu\n", total);
 	fflush(stdout);
 	size_t index = 0, failed = 0;
-	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests; tc++) {
+	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests;
+	     tc++) {
 		if (filter != NULL && strstr(tc->name, filter) == NULL) {
 			continue;
 		}
@@ -243,7 +245,8 @@ int main(int argc, char *argv[]) {
 			} else {
 				failed++;
 				printf("not ok %zu %s\n", index, name);
-				for (char *line = strtok(reason, "\n"); line; line = strtok(NULL, "\n")) {
+				for (char *line = strtok(reason, "\n"); line;
+				     line = strtok(NULL, "\n")) {
 					printf("# %s\n", line);
 				}
 			}

@@ -46,8 +46,8 @@ static size_t attach_kind9(void) {
 	return backend_link_encode_attach(buf, sizeof(buf), 2, 5, 9, 4096, 1, 0, 0);
 }
 static size_t submit(void) {
-	return backend_link_encode_submit(buf, sizeof(buf), 3, "\x03\0\x10\0\0\0\0\0\0\0\0\0\0\0\0\0",
-					  16);
+	return backend_link_encode_submit(buf, sizeof(buf), 3,
+					  "\x03\0\x10\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
 }
 static size_t submit_odd(void) {
 	return backend_link_encode_submit(buf, sizeof(buf), 3, "abcde", 5);

@@ -177,8 +177,7 @@ static const struct xd_case xd_cases[] = {
 	{"SEND opaque mismatch", send_opaque_mismatch,
 	 "fits neither the 28- nor the 4-identifier layout", 0},
 	{"GET_IMAGE_REQUIREMENTS", gir, NULL, CROSS_DOMAIN_CMD_GET_IMAGE_REQUIREMENTS},
-	{"GET_IMAGE_REQUIREMENTS short", gir_short, "GET_IMAGE_REQUIREMENTS: cmd_size 20 != 24",
-	 0},
+	{"GET_IMAGE_REQUIREMENTS short", gir_short, "GET_IMAGE_REQUIREMENTS: cmd_size 20 != 24", 0},
 	{"WRITE", write_ok, NULL, CROSS_DOMAIN_CMD_WRITE},
 	{"WRITE size mismatch", write_mismatch,
 	 "WRITE: opaque_data_size 4294967295 does not match cmd_size 29", 0},
@@ -236,7 +235,8 @@ TEST(send_layouts_roundtrip) {
 		struct cross_domain_reader r = cross_domain_reader_init(buf, n);
 		struct cross_domain_cmd cmd;
 		struct wire_error err;
-		test_assert_msg(cross_domain_next(&r, &cmd, &err) == CROSS_DOMAIN_OK, "%s", err.text);
+		test_assert_msg(cross_domain_next(&r, &cmd, &err) == CROSS_DOMAIN_OK, "%s",
+				err.text);
 		test_assert_int_eq(cmd.send.layout, layouts[l]);
 		test_assert_int_eq(cmd.send.num_identifiers, 3);
 		test_assert_int_eq(cmd.send.identifiers[1], 0x80000001u);
@@ -245,8 +245,8 @@ TEST(send_layouts_roundtrip) {
 		test_assert(memcmp(cmd.send.data, "abcdefg", 7) == 0);
 		test_assert(cmd.send.data == buf + 16 + 12 * layouts[l]);
 	}
-	test_assert_int_eq(cross_domain_encode_send(buf, sizeof(buf), 4, 5, ids, types, sizes, "", 0),
-			   0);
+	test_assert_int_eq(
+		cross_domain_encode_send(buf, sizeof(buf), 4, 5, ids, types, sizes, "", 0), 0);
 }
 
 TEST(receive_record) {
@@ -273,7 +273,8 @@ TEST(receive_record) {
 	memcpy(&slot, ring + 16 + 4 * 2, 4);
 	test_assert_int_eq(slot, 0);
 	// Records that would not fit are refused.
-	test_assert_int_eq(cross_domain_encode_receive(ring, 300, 28, 0, NULL, NULL, NULL, "", 0), 0);
+	test_assert_int_eq(cross_domain_encode_receive(ring, 300, 28, 0, NULL, NULL, NULL, "", 0),
+			   0);
 	// A record whose data would run past the ring is refused by a guest.
 	test_assert(!cross_domain_decode_record(ring, 354, 28, &rec, &err));
 	test_assert_str_contains(err.text, "runs past the ring");

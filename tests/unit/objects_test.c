@@ -41,8 +41,8 @@ static enum objects_result event(struct objects *objs, struct bytes *b, size_t s
 	}
 	struct object *sender;
 	const struct proto_message *m;
-	enum objects_result r =
-		objects_resolve_event(objs, hdr.object_id, hdr.opcode, &sender, &m, err);
+	enum objects_result r = objects_resolve_event(objs, hdr.object_id, hdr.opcode, &sender, &m,
+						      err);
 	if (r != OBJECTS_FORWARD) {
 		return r;
 	}
@@ -76,10 +76,10 @@ struct new_id_case {
 
 static const struct new_id_case new_id_cases[] = {
 	{2, NULL},
-	{3, "already in use (live object)"},        // H-25
-	{5, "skips ahead (next free id is 4)"},     // H-24
+	{3, "already in use (live object)"},    // H-25
+	{5, "skips ahead (next free id is 4)"}, // H-24
 	{0, "not in the client range"},
-	{0xff000001u, "not in the client range"},   // H-27
+	{0xff000001u, "not in the client range"}, // H-27
 };
 
 TEST_P(new_id_rules, new_id_cases) {
@@ -210,7 +210,7 @@ TEST(request_translation) {
 	bytes_u32(&b, 4);
 	bytes_u32(&b, 3);
 	test_assert_msg(request(objs, &b, s, &err) == OBJECTS_FORWARD, "%s", err.text);
-	test_assert_int_eq(word(&b, s), 3);       // sender: registry's upstream id
+	test_assert_int_eq(word(&b, s), 3);         // sender: registry's upstream id
 	test_assert_int_eq(word(&b, b.len - 4), 4); // the compositor's upstream id
 	struct object *comp = objects_lookup_down(objs, 3);
 	test_assert(comp->interface == &proto_wl_compositor && comp->version == 4);
@@ -346,8 +346,8 @@ TEST(requests_to_zombies_are_dropped) {
 TEST(events_translate_and_create) {
 	struct objects *objs = objects_create(64);
 	struct wire_error err = {0};
-	objects_add_internal(objs, &proto_wl_callback, 1, &err); // up 2
-	objects_add_down(objs, 2, &proto_wl_seat, 7, &err);      // up 3
+	objects_add_internal(objs, &proto_wl_callback, 1, &err);                        // up 2
+	objects_add_down(objs, 2, &proto_wl_seat, 7, &err);                             // up 3
 	struct object *dev = objects_add_down(objs, 3, &proto_wl_data_device, 3, &err); // up 4
 	test_assert_int_eq(dev->up_id, 4);
 	struct bytes b = {0};

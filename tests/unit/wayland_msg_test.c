@@ -33,8 +33,8 @@ TEST_P(header_parse, header_cases) {
 	memcpy(buf + 4, &data->word, 4);
 	struct wayland_msg_header hdr;
 	struct wire_error err = {0};
-	enum wayland_msg_result r =
-		wayland_msg_header_parse(buf, data->avail, WAYLAND_MSG_DEFAULT_MAX_SIZE, &hdr, &err);
+	enum wayland_msg_result r = wayland_msg_header_parse(
+		buf, data->avail, WAYLAND_MSG_DEFAULT_MAX_SIZE, &hdr, &err);
 	test_assert_int_eq(r, data->expect);
 	if (data->reason) {
 		test_assert_str_contains(err.text, data->reason);
@@ -118,9 +118,9 @@ static void sync_ok(struct bytes *b) {
 	bytes_u32(b, 3);
 }
 static void enter_keys_ok(struct bytes *b) {
-	bytes_u32(b, 1);    // serial
+	bytes_u32(b, 1);           // serial
 	bytes_u32(b, 0xff000001u); // surface
-	bytes_u32(b, 8);    // array of two keys
+	bytes_u32(b, 8);           // array of two keys
 	bytes_u32(b, 30);
 	bytes_u32(b, 31);
 }
@@ -186,11 +186,11 @@ TEST_P(decode, decode_cases) {
 	wl_end(&b, start);
 	struct wayland_msg_header hdr;
 	struct wire_error err = {0};
-	test_assert_int_eq(wayland_msg_header_parse(b.data, b.len, WAYLAND_MSG_DEFAULT_MAX_SIZE,
-						    &hdr, &err),
-			   WAYLAND_MSG_OK);
-	const struct proto_message *m =
-		data->event ? &data->iface->events[data->opcode] : &data->iface->requests[data->opcode];
+	test_assert_int_eq(
+		wayland_msg_header_parse(b.data, b.len, WAYLAND_MSG_DEFAULT_MAX_SIZE, &hdr, &err),
+		WAYLAND_MSG_OK);
+	const struct proto_message *m = data->event ? &data->iface->events[data->opcode]
+						    : &data->iface->requests[data->opcode];
 	struct wayland_args args;
 	bool ok = wayland_msg_decode(b.data, &hdr, data->iface, m, &args, &err);
 	if (data->reason == NULL) {
@@ -251,9 +251,8 @@ TEST(encode_roundtrip_with_new_string) {
 	test_assert_str_eq(wayland_args_string(out, &args, 0), title);
 	test_assert_int_eq(out[n - 1], 0); // padding
 	// Too small a buffer: nothing is produced.
-	test_assert_int_eq(wayland_msg_encode(out, 16, 20, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE, m,
-					      values),
-			   0);
+	test_assert_int_eq(
+		wayland_msg_encode(out, 16, 20, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE, m, values), 0);
 }
 
 TEST(format_like_wayland_debug) {
