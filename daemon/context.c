@@ -7,7 +7,7 @@
 #include <string.h>
 #include <wayland-server-core.h>
 
-#include "config.h"
+#include "crossway-config.h"
 #include "daemon/backend.h"
 #include "daemon/compositor.h"
 #include "daemon/context.h"
@@ -35,8 +35,10 @@ struct ring {
 
 struct context {
 	struct wl_event_loop *loop;
-	struct context_limits limits;
-	struct policy_config policy_config;
+	const struct config *config;        // borrowed
+	struct policy_config policy_config; // this VM's, chosen at HELLO
+	uint32_t stall_seconds;
+	uint32_t linger_seconds;
 	char vm_name[CROSSWAY_BACKEND_NAME_SIZE];
 	bool vm_fixed; // --vm given: HELLO's name is only logged
 	bool trace;
@@ -84,25 +86,8 @@ struct context {
 	uint64_t late_writes;
 };
 
-void context_limits_defaults(struct context_limits *l) {
-	*l = (struct context_limits){
-		.max_message = WAYLAND_MSG_DEFAULT_MAX_SIZE,
-		.max_objects = WAYLAND_DEFAULT_MAX_OBJECTS,
-		.max_items = CROSSWAY_DEFAULT_MAX_ITEMS,
-		.max_pipes = CROSSWAY_DEFAULT_MAX_PIPES,
-		.max_resources = CROSSWAY_DEFAULT_MAX_ITEMS,
-		.max_buffer_bytes = CROSSWAY_DEFAULT_MAX_BUFFER_BYTES,
-		.max_total_bytes = CROSSWAY_DEFAULT_MAX_TOTAL_BYTES,
-		.max_dimension = CROSSWAY_DEFAULT_MAX_BUFFER_DIMENSION,
-		.guest_queue_bytes = CROSSWAY_DEFAULT_GUEST_QUEUE_BYTES,
-		.host_queue_bytes = CROSSWAY_DEFAULT_HOST_QUEUE_BYTES,
-		.stall_seconds = CROSSWAY_DEFAULT_STALL_SECONDS,
-		.pipe_buffer = CROSSWAY_DEFAULT_PIPE_BUFFER,
-		.linger_seconds = CROSSWAY_DEFAULT_PIPE_LINGER_SECONDS,
-	};
-}
-
 static void deliver(struct context *ctx);
+static bool start_serving(struct context *ctx);
 static void finish(struct context *ctx, int code);
 
 /* ---------------------------------------------------------------------- */
@@ -201,7 +186,7 @@ static void begin_ending(struct context *ctx, int code, const char *reason) {
 	}
 	cw_log(CW_LOG_INFO, "%s; finishing %" PRIu32 " open transfers first", reason,
 	       ctx->pipes.count);
-	wl_event_source_timer_update(ctx->linger_timer, (int)ctx->limits.linger_seconds * 1000);
+	wl_event_source_timer_update(ctx->linger_timer, (int)ctx->linger_seconds * 1000);
 }
 
 static void check_ending(struct context *ctx) {
@@ -232,7 +217,7 @@ static void update_compositor_reading(struct context *ctx) {
 		return;
 	}
 	size_t queued = ctx->fw.guest_out.len;
-	bool full = queued > ctx->limits.host_queue_bytes ||
+	bool full = queued > ctx->policy_config.limits.host_queue_bytes ||
 		    ctx->fw.guest_out_fds.len + WAYLAND_MAX_FDS_PER_SENDMSG >
 			    ctx->fw.guest_out_fds.cap;
 	if (full) {
@@ -240,9 +225,9 @@ static void update_compositor_reading(struct context *ctx) {
 		if (!ctx->stall_armed) {
 			ctx->stall_armed = true;
 			wl_event_source_timer_update(ctx->stall_timer,
-						     (int)ctx->limits.stall_seconds * 1000);
+						     (int)ctx->stall_seconds * 1000);
 		}
-	} else if (queued <= ctx->limits.host_queue_bytes / 2) {
+	} else if (queued <= ctx->policy_config.limits.host_queue_bytes / 2) {
 		compositor_set_reading(&ctx->comp, true);
 		if (ctx->stall_armed) {
 			ctx->stall_armed = false;
@@ -255,7 +240,7 @@ static int stall_expired(void *data) {
 	struct context *ctx = data;
 	fail(ctx, CONTEXT_EXIT_ERROR,
 	     "guest stopped polling: %zu bytes for it queued for %" PRIu32 " s (limit %zu)",
-	     ctx->fw.guest_out.len, ctx->limits.stall_seconds, ctx->limits.host_queue_bytes);
+	     ctx->fw.guest_out.len, ctx->stall_seconds, ctx->policy_config.limits.host_queue_bytes);
 	return 0;
 }
 
@@ -554,8 +539,7 @@ static void comp_closed(void *data, const char *error) {
 	// polling, the stall timer bounds the wait.
 	if (!ctx->stall_armed) {
 		ctx->stall_armed = true;
-		wl_event_source_timer_update(ctx->stall_timer,
-					     (int)ctx->limits.stall_seconds * 1000);
+		wl_event_source_timer_update(ctx->stall_timer, (int)ctx->stall_seconds * 1000);
 	}
 	deliver(ctx);
 	flush_all(ctx);
@@ -656,8 +640,9 @@ static void cmd_image_requirements(struct context *ctx, const struct cross_domai
 					   cmd->image.drm_format, cmd->image.flags);
 	if (it == NULL) {
 		struct image_layout layout;
-		struct image_limits limits = {.max_dimension = ctx->limits.max_dimension,
-					      .max_bytes = ctx->limits.max_buffer_bytes};
+		struct image_limits limits = {
+			.max_dimension = ctx->policy_config.limits.max_dimension,
+			.max_bytes = ctx->policy_config.limits.max_buffer_bytes};
 		struct wire_error err;
 		if (!image_layout_compute(cmd->image.width, cmd->image.height,
 					  cmd->image.drm_format, cmd->image.flags, &limits, &layout,
@@ -841,8 +826,6 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	if (!ctx->vm_fixed) {
 		snprintf(ctx->vm_name, sizeof(ctx->vm_name), "%s", h->vm_name);
 		cw_log_set_tag(ctx->vm_name);
-		snprintf(ctx->policy_config.vm_name, sizeof(ctx->policy_config.vm_name), "%s",
-			 ctx->vm_name);
 	} else if (strcmp(h->vm_name, ctx->vm_name) != 0) {
 		cw_log(CW_LOG_INFO, "HELLO names the VM \"%s\"; using --vm %s", h->vm_name,
 		       ctx->vm_name);
@@ -871,6 +854,17 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	}
 	if (!ctx->have_comp) {
 		fail(ctx, CONTEXT_EXIT_COMPOSITOR, "no compositor: %s", ctx->comp_error);
+		return;
+	}
+	if (ctx->config != NULL) {
+		config_policy_for(ctx->config, ctx->vm_name, &ctx->policy_config);
+	} else {
+		struct config defaults;
+		config_defaults(&defaults);
+		config_policy_for(&defaults, ctx->vm_name, &ctx->policy_config);
+	}
+	if (!start_serving(ctx)) {
+		fail(ctx, CONTEXT_EXIT_ERROR, "out of memory setting up the context");
 		return;
 	}
 	cw_log(CW_LOG_INFO, "Serving context %" PRIu32 " (%s) of VM %s", h->ctx_id, h->ctx_name,
@@ -1009,11 +1003,12 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			     c->size, c->blob_id, l->size);
 			return;
 		}
-		if (ctx->resources.blob_bytes + l->size > ctx->limits.max_total_bytes) {
+		if (ctx->resources.blob_bytes + l->size >
+		    ctx->policy_config.limits.max_total_bytes) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
 			     "CREATE_BLOB: memory limit reached (%" PRIu64 " of %" PRIu64
 			     " bytes in use)",
-			     ctx->resources.blob_bytes, ctx->limits.max_total_bytes);
+			     ctx->resources.blob_bytes, ctx->policy_config.limits.max_total_bytes);
 			return;
 		}
 		fd = image_allocate_memfd(l->size);
@@ -1144,6 +1139,31 @@ static int handle_sigterm(int sig, void *data) {
 
 /* ---------------------------------------------------------------------- */
 
+/* Sets up what depends on the VM's policy: called at HELLO. */
+static bool start_serving(struct context *ctx) {
+	const struct policy_limits *lim = &ctx->policy_config.limits;
+	pipes_init(&ctx->pipes, ctx->loop, lim->max_pipes, CROSSWAY_DEFAULT_PIPE_BUFFER,
+		   ctx->stall_seconds * 1000, pipe_ready, pipe_drained, pipe_write_closed, ctx);
+	if (!items_init(&ctx->items, lim->max_items) ||
+	    !resources_init(&ctx->resources, lim->max_items)) {
+		return false;
+	}
+	ctx->comp.out_limit = lim->guest_queue_bytes;
+	struct forward_limits fl = {
+		.max_message = lim->max_message,
+		.max_objects = lim->max_objects,
+		.guest_fds = CROSSWAY_DEFAULT_GUEST_QUEUE_FDS,
+		.guest_out = lim->host_queue_bytes,
+		.guest_out_fds = CROSSWAY_DEFAULT_HOST_QUEUE_FDS,
+	};
+	if (!forward_init(&ctx->fw, &ctx->comp, &ctx->policy_config, &fl)) {
+		return false;
+	}
+	ctx->have_fw = true;
+	ctx->fw.trace = ctx->trace;
+	return true;
+}
+
 struct context *context_create(struct wl_event_loop *loop, const struct context_options *opts) {
 	struct context *ctx = calloc(1, sizeof(*ctx));
 	int backend_fd = opts->backend_fd;
@@ -1154,8 +1174,12 @@ struct context *context_create(struct wl_event_loop *loop, const struct context_
 		return NULL;
 	}
 	ctx->loop = loop;
-	ctx->limits = opts->limits;
+	ctx->config = opts->config;
 	ctx->trace = opts->trace;
+	ctx->stall_seconds = opts->stall_seconds ? opts->stall_seconds
+						 : CROSSWAY_DEFAULT_STALL_SECONDS;
+	ctx->linger_seconds = opts->linger_seconds ? opts->linger_seconds
+						   : CROSSWAY_DEFAULT_PIPE_LINGER_SECONDS;
 	if (opts->vm_name != NULL) {
 		snprintf(ctx->vm_name, sizeof(ctx->vm_name), "%s", opts->vm_name);
 		ctx->vm_fixed = true;
@@ -1163,21 +1187,9 @@ struct context *context_create(struct wl_event_loop *loop, const struct context_
 	} else {
 		snprintf(ctx->vm_name, sizeof(ctx->vm_name), "vm");
 	}
-	if (opts->policy != NULL) {
-		ctx->policy_config = *opts->policy;
-	} else {
-		policy_config_defaults(&ctx->policy_config, ctx->vm_name);
-	}
 	ctx->layout = CROSS_DOMAIN_MAX_IDENTIFIERS;
 	snprintf(ctx->comp_error, sizeof(ctx->comp_error), "%s",
 		 opts->compositor_error ? opts->compositor_error : "");
-	pipes_init(&ctx->pipes, loop, ctx->limits.max_pipes, ctx->limits.pipe_buffer,
-		   ctx->limits.stall_seconds * 1000, pipe_ready, pipe_drained, pipe_write_closed,
-		   ctx);
-	if (!items_init(&ctx->items, ctx->limits.max_items) ||
-	    !resources_init(&ctx->resources, ctx->limits.max_resources)) {
-		goto error;
-	}
 	if (!backend_init(&ctx->backend, loop, backend_fd, CROSSWAY_BACKEND_MAX_MESSAGE_SIZE,
 			  backend_message, backend_closed, ctx)) {
 		backend_fd = -1;
@@ -1186,7 +1198,7 @@ struct context *context_create(struct wl_event_loop *loop, const struct context_
 	}
 	backend_fd = -1;
 	if (comp_fd >= 0) {
-		if (!compositor_init(&ctx->comp, loop, comp_fd, ctx->limits.guest_queue_bytes,
+		if (!compositor_init(&ctx->comp, loop, comp_fd, CROSSWAY_DEFAULT_GUEST_QUEUE_BYTES,
 				     CROSSWAY_DEFAULT_GUEST_QUEUE_FDS, comp_input, comp_closed,
 				     comp_drained, ctx)) {
 			comp_fd = -1;
@@ -1194,18 +1206,6 @@ struct context *context_create(struct wl_event_loop *loop, const struct context_
 		}
 		comp_fd = -1;
 		ctx->have_comp = true;
-		struct forward_limits fl = {
-			.max_message = ctx->limits.max_message,
-			.max_objects = ctx->limits.max_objects,
-			.guest_fds = CROSSWAY_DEFAULT_GUEST_QUEUE_FDS,
-			.guest_out = ctx->limits.host_queue_bytes,
-			.guest_out_fds = CROSSWAY_DEFAULT_HOST_QUEUE_FDS,
-		};
-		if (!forward_init(&ctx->fw, &ctx->comp, &ctx->policy_config, &fl)) {
-			goto error;
-		}
-		ctx->have_fw = true;
-		ctx->fw.trace = ctx->trace;
 	}
 	ctx->stall_timer = wl_event_loop_add_timer(loop, stall_expired, ctx);
 	ctx->linger_timer = wl_event_loop_add_timer(loop, linger_expired, ctx);

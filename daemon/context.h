@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/config.h"
 #include "daemon/policy.h"
 
 struct wl_event_loop;
@@ -32,33 +33,15 @@ enum context_exit {
 	CONTEXT_EXIT_COMPOSITOR = 3, // no compositor, or it went away
 };
 
-struct context_limits {
-	uint32_t max_message; // Wayland message size
-	uint32_t max_objects; // live Wayland objects
-	uint32_t max_items;   // guest-visible identifiers
-	uint32_t max_pipes;
-	uint32_t max_resources;
-	uint64_t max_buffer_bytes; // one allocation
-	uint64_t max_total_bytes;  // all allocations
-	uint32_t max_dimension;
-	size_t guest_queue_bytes; // towards the compositor
-	size_t host_queue_bytes;  // towards the guest
-	uint32_t stall_seconds;   // guest not polling with a full queue
-	size_t pipe_buffer;
-	uint32_t linger_seconds; // open transfers after the connection ended
-};
-
-/** Fills @limits with the defaults of wire/limits.h. */
-void context_limits_defaults(struct context_limits *limits);
-
 struct context_options {
 	int backend_fd;               // taken
 	int compositor_fd;            // taken; -1 when the connection failed
 	const char *compositor_error; // why compositor_fd is -1 (copied)
 	const char *vm_name;          // --vm, or NULL to use HELLO's name
 	bool trace;
-	const struct policy_config *policy; // NULL: built-in defaults; else borrowed
-	struct context_limits limits;
+	const struct config *config; // the policy file, parsed; borrowed
+	uint32_t stall_seconds;      // guest not polling with a full queue (0: default)
+	uint32_t linger_seconds;     // open transfers after the end (0: default)
 };
 
 /**

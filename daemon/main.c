@@ -6,8 +6,9 @@
 #include <string.h>
 #include <wayland-server-core.h>
 
-#include "config.h"
+#include "crossway-config.h"
 #include "daemon/compositor.h"
+#include "daemon/config.h"
 #include "daemon/context.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
@@ -26,6 +27,9 @@ static const char usage[] =
 	"                          WAYLAND_SOCKET, else WAYLAND_DISPLAY, else wayland-0)\n"
 	"  --log-level LEVEL       silent, error, info (default) or debug\n"
 	"  --trace                 print every Wayland message, both directions\n"
+	"  --config PATH           the policy file (default: $XDG_CONFIG_HOME/crossway/\n"
+	"                          crossway.conf, else the shipped default policy)\n"
+	"  --print-policy [VM]     print the policy a VM gets and exit\n"
 	"  --probe                 print capabilities and exit\n"
 	"  -h, --help              show this help\n"
 	"  --version               show the version\n";
@@ -59,7 +63,17 @@ static int print_probe(void) {
 }
 
 int main(int argc, char *argv[]) {
-	enum { OPT_FD = 256, OPT_VM, OPT_DISPLAY, OPT_LOG, OPT_TRACE, OPT_PROBE, OPT_VERSION };
+	enum {
+		OPT_FD = 256,
+		OPT_VM,
+		OPT_DISPLAY,
+		OPT_LOG,
+		OPT_TRACE,
+		OPT_PROBE,
+		OPT_VERSION,
+		OPT_CONFIG,
+		OPT_PRINT_POLICY,
+	};
 	static const struct option long_opts[] = {
 		{"fd", required_argument, NULL, OPT_FD},
 		{"vm", required_argument, NULL, OPT_VM},
@@ -69,11 +83,13 @@ int main(int argc, char *argv[]) {
 		{"probe", no_argument, NULL, OPT_PROBE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"config", required_argument, NULL, OPT_CONFIG},
+		{"print-policy", no_argument, NULL, OPT_PRINT_POLICY},
 		{0},
 	};
 	int backend_fd = -1;
-	const char *vm = NULL, *display = NULL;
-	bool trace = false, probe = false;
+	const char *vm = NULL, *display = NULL, *config_path = NULL;
+	bool trace = false, probe = false, print_policy = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -120,10 +136,19 @@ int main(int argc, char *argv[]) {
 		case OPT_VERSION:
 			printf("crosswayd %s\n", CROSSWAY_VERSION);
 			return 0;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
+		case OPT_PRINT_POLICY:
+			print_policy = true;
+			break;
 		default:
 			fputs(usage, stderr);
 			return CONTEXT_EXIT_USAGE;
 		}
+	}
+	if (print_policy && optind < argc) {
+		vm = argv[optind++];
 	}
 	if (optind < argc) {
 		fprintf(stderr, "crosswayd: unexpected argument '%s'\n", argv[optind]);
@@ -131,6 +156,21 @@ int main(int argc, char *argv[]) {
 	}
 	if (probe) {
 		return print_probe();
+	}
+	// The whole policy file is read now: later the sandbox closes the file
+	// system, and the VM's section is picked when HELLO names it.
+	static struct config config;
+	char config_error[CONFIG_ERROR_MAX];
+	if (!config_load_default(&config, config_path, config_error, sizeof(config_error))) {
+		fprintf(stderr, "crosswayd: %s\n", config_error);
+		return CONTEXT_EXIT_USAGE;
+	}
+	if (print_policy) {
+		struct policy_config pc;
+		config_policy_for(&config, vm ? vm : "vm", &pc);
+		printf("# from %s\n", config.path[0] ? config.path : "the built-in defaults");
+		config_print(&pc, stdout);
+		return 0;
 	}
 	if (backend_fd < 0) {
 		fputs(usage, stderr);
@@ -168,8 +208,8 @@ int main(int argc, char *argv[]) {
 		.compositor_error = comp_error,
 		.vm_name = vm,
 		.trace = trace,
+		.config = &config,
 	};
-	context_limits_defaults(&opts.limits);
 	struct context *ctx = context_create(loop, &opts);
 	if (ctx == NULL) {
 		wl_event_loop_destroy(loop);

@@ -5,6 +5,7 @@
 
 #include "daemon/policy.h"
 #include "proto_tables.h"
+#include "wire/limits.h"
 
 /* Ordinary application protocols (issue: deny by default, allow these). */
 static const char *const default_allowed[] = {
@@ -41,7 +42,28 @@ void policy_config_defaults(struct policy_config *cfg, const char *vm_name) {
 		r->max_version = 0;
 	}
 	cfg->tag_titles = true;
+	snprintf(cfg->app_id_prefix, sizeof(cfg->app_id_prefix), "crossway.{vm}");
 	cfg->max_title_bytes = 256;
+	cfg->clipboard = POLICY_CLIPBOARD_GUEST_TO_HOST;
+	cfg->primary_selection = false;
+	cfg->server_side_decorations = true;
+	cfg->secctx = POLICY_SECCTX_OPTIONAL;
+	snprintf(cfg->secctx_app_id, sizeof(cfg->secctx_app_id), "crossway.{vm}");
+	cfg->limits = (struct policy_limits){
+		.max_message = WAYLAND_MSG_DEFAULT_MAX_SIZE,
+		.max_objects = WAYLAND_DEFAULT_MAX_OBJECTS,
+		.max_toplevels = CROSSWAY_DEFAULT_MAX_TOPLEVELS,
+		.max_items = CROSSWAY_DEFAULT_MAX_ITEMS,
+		.max_pipes = CROSSWAY_DEFAULT_MAX_PIPES,
+		.max_dimension = CROSSWAY_DEFAULT_MAX_BUFFER_DIMENSION,
+		.max_damage_rects = CROSSWAY_DEFAULT_MAX_DAMAGE_RECTS,
+		.max_buffer_bytes = CROSSWAY_DEFAULT_MAX_BUFFER_BYTES,
+		.max_total_bytes = CROSSWAY_DEFAULT_MAX_TOTAL_BYTES,
+		.guest_queue_bytes = CROSSWAY_DEFAULT_GUEST_QUEUE_BYTES,
+		.host_queue_bytes = CROSSWAY_DEFAULT_HOST_QUEUE_BYTES,
+		.clipboard_text_bytes = CROSSWAY_DEFAULT_CLIPBOARD_TEXT_BYTES,
+		.clipboard_bytes = CROSSWAY_DEFAULT_CLIPBOARD_BYTES,
+	};
 }
 
 const struct policy_global_rule *policy_config_find(const struct policy_config *cfg,

@@ -26,13 +26,48 @@ struct policy_global_rule {
 	uint32_t max_version; // 0: no cap beyond crossway's tables
 };
 
+enum policy_clipboard {
+	POLICY_CLIPBOARD_DENY = 0,      // no selection either way
+	POLICY_CLIPBOARD_GUEST_TO_HOST, // the host may paste what the guest copied
+	POLICY_CLIPBOARD_BOTH,
+};
+
+enum policy_secctx {
+	POLICY_SECCTX_OFF = 0,  // plain compositor connection
+	POLICY_SECCTX_OPTIONAL, // use wp_security_context_v1 when offered
+	POLICY_SECCTX_REQUIRED, // refuse to run without it
+};
+
+/* Limits; each may only be lowered from its default (wire/limits.h). */
+struct policy_limits {
+	uint32_t max_message; // Wayland message bytes
+	uint32_t max_objects; // live protocol objects
+	uint32_t max_toplevels;
+	uint32_t max_items; // guest-visible identifiers
+	uint32_t max_pipes;
+	uint32_t max_dimension;        // buffer width and height
+	uint32_t max_damage_rects;     // per commit; more collapse to their bounding box
+	uint64_t max_buffer_bytes;     // one allocation
+	uint64_t max_total_bytes;      // all allocations
+	uint64_t guest_queue_bytes;    // towards the compositor
+	uint64_t host_queue_bytes;     // towards the guest
+	uint64_t clipboard_text_bytes; // one transfer of a text/ type
+	uint64_t clipboard_bytes;      // one transfer of any other type
+};
+
 struct policy_config {
 	char vm_name[POLICY_NAME_MAX];
 	struct policy_global_rule globals[POLICY_MAX_RULES];
 	size_t global_count;
 	bool tag_titles;                     // prefix titles with "[vm] "
-	char app_id_prefix[POLICY_NAME_MAX]; // "" = no app_id rewriting
+	char app_id_prefix[POLICY_NAME_MAX]; // "" = keep app_ids (not advised); may hold {vm}
 	uint32_t max_title_bytes;
+	enum policy_clipboard clipboard;
+	bool primary_selection;
+	bool server_side_decorations; // ask for them whenever the compositor can
+	enum policy_secctx secctx;
+	char secctx_app_id[POLICY_NAME_MAX]; // may hold {vm}
+	struct policy_limits limits;
 };
 
 /** Fills @cfg with the built-in default policy for VM @vm_name. */

@@ -62,6 +62,10 @@
 #define CROSSWAY_DEFAULT_MAX_TOTAL_BYTES (1ull << 30)
 #define CROSSWAY_DEFAULT_MAX_BUFFER_DIMENSION 16384u
 #define CROSSWAY_DEFAULT_MAX_DAMAGE_RECTS 256u
+/* One clipboard or drag-and-drop transfer through a pipe relay: Qubes'
+ * default for text, and a bound for images and files. */
+#define CROSSWAY_DEFAULT_CLIPBOARD_TEXT_BYTES 64000u
+#define CROSSWAY_DEFAULT_CLIPBOARD_BYTES (16u << 20)
 /* Outstanding channel-ring poll fences (guests keep one). */
 #define CROSSWAY_MAX_POLL_FENCES 16u
 /* Backend-bound messages queued when the backend is slow to read. */
