@@ -327,8 +327,8 @@ static bool was_closed_pipe(struct context *ctx, uint32_t id) {
 
 /* Turns a host fd for the guest into an item. Returns false (context ended)
  * when the table is full. */
-static bool fd_to_identifier(struct context *ctx, int fd, uint32_t *id, uint32_t *type,
-			     uint32_t *size) {
+static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t *id,
+			     uint32_t *type, uint32_t *size) {
 	struct fdtype t;
 	if (!fdtype_classify(fd, &t)) {
 		fd_close(&fd);
@@ -351,7 +351,7 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint32_t *id, uint32_t
 		*size = t.size > UINT32_MAX ? UINT32_MAX : (uint32_t)t.size;
 		return true;
 	}
-	it->pipe = pipes_add_write(&ctx->pipes, it->id, fd);
+	it->pipe = pipes_add_write(&ctx->pipes, it->id, fd, cap);
 	if (it->pipe == NULL) {
 		items_remove(&ctx->items, it);
 		fail(ctx, CONTEXT_EXIT_ERROR, "pipe limit (%" PRIu32 ") reached", ctx->pipes.max);
@@ -419,8 +419,9 @@ static ssize_t build_receive(struct context *ctx, uint8_t *rec) {
 	uint32_t id_list[CROSS_DOMAIN_MAX_IDENTIFIERS], types[CROSS_DOMAIN_MAX_IDENTIFIERS],
 		sizes[CROSS_DOMAIN_MAX_IDENTIFIERS];
 	for (uint32_t i = 0; i < ids; i++) {
+		uint64_t cap = fd_queue_peek(&fw->guest_out_fds, 0)->meta;
 		int fd = fd_queue_pop(&fw->guest_out_fds);
-		if (!fd_to_identifier(ctx, fd, &id_list[i], &types[i], &sizes[i])) {
+		if (!fd_to_identifier(ctx, fd, cap, &id_list[i], &types[i], &sizes[i])) {
 			return -1;
 		}
 	}
@@ -1139,10 +1140,17 @@ static int handle_sigterm(int sig, void *data) {
 
 /* ---------------------------------------------------------------------- */
 
+static void read_transfer_cap(void *data, int fd, uint64_t cap) {
+	struct context *ctx = data;
+	pipes_set_read_cap(&ctx->pipes, fd, cap);
+}
+
 /* Sets up what depends on the VM's policy: called at HELLO. */
 static bool start_serving(struct context *ctx) {
 	const struct policy_limits *lim = &ctx->policy_config.limits;
-	pipes_init(&ctx->pipes, ctx->loop, lim->max_pipes, CROSSWAY_DEFAULT_PIPE_BUFFER,
+	uint64_t cap = lim->clipboard_bytes > lim->clipboard_text_bytes ? lim->clipboard_bytes
+									: lim->clipboard_text_bytes;
+	pipes_init(&ctx->pipes, ctx->loop, lim->max_pipes, CROSSWAY_DEFAULT_PIPE_BUFFER, cap,
 		   ctx->stall_seconds * 1000, pipe_ready, pipe_drained, pipe_write_closed, ctx);
 	if (!items_init(&ctx->items, lim->max_items) ||
 	    !resources_init(&ctx->resources, lim->max_items)) {
@@ -1161,6 +1169,8 @@ static bool start_serving(struct context *ctx) {
 	}
 	ctx->have_fw = true;
 	ctx->fw.trace = ctx->trace;
+	ctx->fw.policy.on_read_transfer = read_transfer_cap;
+	ctx->fw.policy.hook_data = ctx;
 	return true;
 }
 

@@ -17,7 +17,7 @@ bool forward_init(struct forward *fw, struct compositor *comp, const struct poli
 		  const struct forward_limits *limits) {
 	*fw = (struct forward){.comp = comp, .max_message = limits->max_message};
 	fw->objs = objects_create(limits->max_objects);
-	policy_init(&fw->policy, config);
+	policy_init(&fw->policy, config, fw->objs);
 	byte_queue_init(&fw->guest_in, 2 * (size_t)limits->max_message + 65536);
 	byte_queue_init(&fw->guest_out, limits->guest_out + 2 * 65536);
 	if (fw->objs == NULL || !fd_queue_init(&fw->guest_in_fds, limits->guest_fds) ||
@@ -161,18 +161,25 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 	}
 	// Adding an object may have moved the maps: find the sender again.
 	sender = objects_lookup_up(fw->objs, wayland_msg_get_u32(dst, 0));
+	int fds[PROTO_MAX_ARGS];
+	for (unsigned i = 0; i < m->fd_count; i++) {
+		fds[i] = fd_queue_peek(&fw->guest_in_fds, i)->fd;
+	}
 	uint8_t rewrite[WAYLAND_MSG_DEFAULT_MAX_SIZE + REWRITE_SLACK];
 	struct policy_msg pm = {
 		.bytes = dst,
 		.hdr = *hdr,
 		.sender = sender,
+		.sender_down_id = down_id,
 		.message = m,
 		.args = &args,
+		.created = created,
+		.fds = fds,
 		.rewrite = rewrite,
 		.rewrite_cap = sizeof(rewrite),
 	};
 	size_t size = hdr->size;
-	switch (policy_request(&fw->policy, &pm, down_id, err)) {
+	switch (policy_request(&fw->policy, &pm, err)) {
 	case POLICY_PASS:
 		break;
 	case POLICY_DROP:
@@ -319,13 +326,17 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	uint32_t down_id = wayland_msg_get_u32(dst, 0);
 	// Adding an object may have moved the maps: find the sender again.
 	sender = objects_lookup_up(fw->objs, hdr->object_id);
+	uint64_t meta[PROTO_MAX_ARGS] = {0};
 	uint8_t rewrite[WAYLAND_MSG_DEFAULT_MAX_SIZE + REWRITE_SLACK];
 	struct policy_msg pm = {
 		.bytes = dst,
 		.hdr = *hdr,
 		.sender = sender,
+		.sender_down_id = down_id,
 		.message = m,
 		.args = &args,
+		.created = created,
+		.fd_meta = meta,
 		.rewrite = rewrite,
 		.rewrite_cap = sizeof(rewrite),
 	};
@@ -362,6 +373,7 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 			fd_close(&fd);
 			return wire_error_set(err, "too many fds queued to the guest");
 		}
+		fd_queue_peek(&fw->guest_out_fds, fw->guest_out_fds.len - 1)->meta = meta[i];
 	}
 	byte_queue_commit(&fw->guest_out, size);
 	fw->events++;

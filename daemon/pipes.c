@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <wayland-server-core.h>
 
@@ -15,13 +16,15 @@
 #include "wire/crossway-backend.h"
 
 void pipes_init(struct pipes *p, struct wl_event_loop *loop, uint32_t max, size_t buffer_limit,
-		uint32_t stall_ms, pipes_ready_func_t on_ready, pipes_drained_func_t on_drained,
-		pipes_write_closed_func_t on_write_closed, void *data) {
+		uint64_t default_cap, uint32_t stall_ms, pipes_ready_func_t on_ready,
+		pipes_drained_func_t on_drained, pipes_write_closed_func_t on_write_closed,
+		void *data) {
 	*p = (struct pipes){
 		.loop = loop,
 		.max = max,
 		.next_read_id = CROSS_DOMAIN_PIPE_READ_START + 1,
 		.buffer_limit = buffer_limit,
+		.default_cap = default_cap,
 		.stall_ms = stall_ms,
 		.on_ready = on_ready,
 		.on_drained = on_drained,
@@ -105,6 +108,9 @@ bool pipes_add_read(struct pipes *p, uint32_t id, int *write_end, struct wire_er
 	rp->owner = p;
 	rp->id = id;
 	rp->fd = fds[0];
+	rp->cap = p->default_cap;
+	struct stat st;
+	rp->inode = fstat(fds[0], &st) == 0 ? (uint64_t)st.st_ino : 0;
 	rp->source = wl_event_loop_add_fd(p->loop, rp->fd, WL_EVENT_READABLE, read_ready, rp);
 	if (rp->source == NULL) {
 		fd_close(&rp->fd);
@@ -135,6 +141,17 @@ struct read_pipe *pipes_next_ready(struct pipes *p) {
 
 ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up) {
 	*hang_up = false;
+	if (rp->total >= rp->cap) {
+		// Over the transfer cap: the guest gets what fitted, then EOF.
+		cw_log(CW_LOG_INFO,
+		       "Clipboard transfer to the guest truncated at %" PRIu64 " bytes", rp->cap);
+		*hang_up = true;
+		destroy_read(p, rp);
+		return 0;
+	}
+	if (cap > rp->cap - rp->total) {
+		cap = (size_t)(rp->cap - rp->total);
+	}
 	ssize_t n;
 	do {
 		n = read(rp->fd, buf, cap);
@@ -150,9 +167,24 @@ ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t c
 		destroy_read(p, rp);
 		return 0;
 	}
+	rp->total += (uint64_t)n;
 	rp->ready = false;
 	wl_event_source_fd_update(rp->source, WL_EVENT_READABLE);
 	return n;
+}
+
+void pipes_set_read_cap(struct pipes *p, int fd, uint64_t cap) {
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		return;
+	}
+	struct read_pipe *rp;
+	wl_list_for_each(rp, &p->reads, link) {
+		if (rp->inode == (uint64_t)st.st_ino) {
+			rp->cap = cap;
+			return;
+		}
+	}
 }
 
 void pipes_close_reads(struct pipes *p) {
@@ -241,7 +273,7 @@ static int write_stalled(void *data) {
 	return 0;
 }
 
-struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd) {
+struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd, uint64_t cap) {
 	if (p->count >= p->max) {
 		fd_close(&fd);
 		return NULL;
@@ -255,6 +287,7 @@ struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd) {
 	wp->owner = p;
 	wp->item_id = item_id;
 	wp->fd = fd;
+	wp->cap = cap ? cap : p->default_cap;
 	// Buffer up to the limit plus the largest WRITE a guest sends.
 	byte_queue_init(&wp->pending, p->buffer_limit + CROSSWAY_BACKEND_MAX_MESSAGE_SIZE);
 	wp->source = wl_event_loop_add_fd(p->loop, fd, 0, write_ready, wp);
@@ -273,6 +306,14 @@ bool pipes_write(struct pipes *p, struct write_pipe *wp, const void *data, size_
 	if (hang_up) {
 		wp->hang_up = true;
 	}
+	if (len > wp->cap - wp->accepted) {
+		// Over the transfer cap: the host reader gets what fitted, then EOF.
+		cw_log(CW_LOG_INFO,
+		       "Clipboard transfer from the guest truncated at %" PRIu64 " bytes", wp->cap);
+		len = (size_t)(wp->cap - wp->accepted);
+		wp->hang_up = true;
+	}
+	wp->accepted += len;
 	if (len > 0 && !byte_queue_append(&wp->pending, data, len)) {
 		// Over the hard cap: the guest kept writing while told to wait.
 		cw_log(CW_LOG_INFO, "Clipboard transfer %" PRIu32 " dropped: buffer overflow",

@@ -37,7 +37,10 @@ struct read_pipe {
 	uint32_t id;         // the guest's identifier
 	int fd;              // read end, owned
 	struct wl_event_source *source;
-	bool ready; // readable (data or EOF); waiting for a poll fence
+	bool ready;     // readable (data or EOF); waiting for a poll fence
+	uint64_t inode; // of the pipe, to find the relay from its write end
+	uint64_t cap;   // bytes this transfer may carry
+	uint64_t total; // bytes read so far
 };
 
 struct write_pipe {
@@ -48,8 +51,10 @@ struct write_pipe {
 	struct wl_event_source *source;
 	struct wl_event_source *stall_timer;
 	struct byte_queue pending;
-	bool hang_up;     // close once pending is written
-	uint64_t written; // bytes so far
+	bool hang_up;      // close once pending is written
+	uint64_t written;  // bytes so far
+	uint64_t cap;      // bytes this transfer may carry
+	uint64_t accepted; // bytes taken from the guest
 };
 
 /** A read pipe became ready: the context may deliver a READ record. */
@@ -67,6 +72,7 @@ struct pipes {
 	uint32_t max;
 	uint32_t next_read_id; // the id the guest must use next
 	size_t buffer_limit;   // bytes buffered per write pipe
+	uint64_t default_cap;  // transfer cap until policy names one
 	uint32_t stall_ms;
 	pipes_ready_func_t on_ready;
 	pipes_drained_func_t on_drained;
@@ -75,8 +81,9 @@ struct pipes {
 };
 
 void pipes_init(struct pipes *p, struct wl_event_loop *loop, uint32_t max, size_t buffer_limit,
-		uint32_t stall_ms, pipes_ready_func_t on_ready, pipes_drained_func_t on_drained,
-		pipes_write_closed_func_t on_write_closed, void *data);
+		uint64_t default_cap, uint32_t stall_ms, pipes_ready_func_t on_ready,
+		pipes_drained_func_t on_drained, pipes_write_closed_func_t on_write_closed,
+		void *data);
 /** Closes every pipe (no callbacks). */
 void pipes_finish(struct pipes *p);
 
@@ -97,8 +104,12 @@ struct read_pipe *pipes_next_ready(struct pipes *p);
  */
 ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up);
 
-/** Wraps a compositor write end (@fd taken, even on failure). NULL when full. */
-struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd);
+/** Wraps a compositor write end (@fd taken, even on failure). NULL when full.
+ * @cap: bytes the transfer may carry (0: the default cap). */
+struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd, uint64_t cap);
+
+/** Sets the cap of the read relay whose pipe @fd (its other end) belongs to. */
+void pipes_set_read_cap(struct pipes *p, int fd, uint64_t cap);
 
 /**
  * Writes guest data into a write pipe, buffering what the reader has not

@@ -3,11 +3,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crossway-config.h"
+#include "daemon/fdtype.h"
 #include "daemon/policy.h"
 #include "proto_tables.h"
 #include "wire/limits.h"
 
-/* Ordinary application protocols (issue: deny by default, allow these). */
+#if HAVE_PIXMAN
+#include <pixman.h>
+#endif
+
+/* Object roles the policy tracks (struct object.tag). */
+enum policy_tag {
+	TAG_NONE = 0,
+	TAG_POOL,           // aux: fd size << 32 | pool size
+	TAG_BUFFER,         // aux: height << 32 | width (0 when unknown)
+	TAG_SURFACE,        // data: struct policy_surface
+	TAG_TOPLEVEL,       // counts towards max_toplevels
+	TAG_OFFER_WITHHELD, // a selection offer the guest may not read
+};
+
+struct policy_surface {
+	struct wl_list link;                  // policy.surfaces
+	uint32_t buffer_width, buffer_height; // of the attached buffer; 0 unknown
+	uint32_t damage_rects;                // since the last commit
+	bool excess_buffer;                   // damage_buffer rects folded into a box
+	bool excess_surface;                  // damage rects folded into a box
+#if HAVE_PIXMAN
+	pixman_region32_t box_buffer, box_surface;
+#else
+	int64_t box_buffer[4], box_surface[4]; // x1, y1, x2, y2
+#endif
+};
+
+/* Ordinary application protocols (deny by default, allow these). */
 static const char *const default_allowed[] = {
 	"wl_compositor",
 	"wl_subcompositor",
@@ -76,14 +105,55 @@ const struct policy_global_rule *policy_config_find(const struct policy_config *
 	return NULL;
 }
 
-void policy_init(struct policy *p, const struct policy_config *config) {
-	*p = (struct policy){.config = config};
+void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs) {
+	*p = (struct policy){.config = config, .objs = objs};
+	wl_list_init(&p->surfaces);
+}
+
+static void surface_free(struct policy_surface *s) {
+	wl_list_remove(&s->link);
+#if HAVE_PIXMAN
+	pixman_region32_fini(&s->box_buffer);
+	pixman_region32_fini(&s->box_surface);
+#endif
+	free(s);
 }
 
 void policy_finish(struct policy *p) {
+	if (p->config != NULL) {
+		struct policy_surface *s, *tmp;
+		wl_list_for_each_safe(s, tmp, &p->surfaces, link) {
+			surface_free(s);
+		}
+	}
 	free(p->globals);
 	*p = (struct policy){0};
 }
+
+__attribute__((format(printf, 3, 4))) static enum policy_verdict fail(struct policy_msg *msg,
+								      struct wire_error *err,
+								      const char *fmt, ...) {
+	char reason[WIRE_ERROR_TEXT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	wire_error_set(err, "%s#%" PRIu32 ".%s(opcode %u): %s", msg->sender->interface->name,
+		       msg->sender_down_id, msg->message->name, msg->message->opcode, reason);
+	return POLICY_FAIL;
+}
+
+static uint32_t arg(const struct policy_msg *msg, unsigned i) {
+	return msg->args->value[i];
+}
+
+static void set_arg(struct policy_msg *msg, unsigned i, uint32_t v) {
+	wayland_msg_set_u32(msg->bytes, msg->args->offset[i], v);
+	msg->args->value[i] = v;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registry                                                               */
 
 static struct policy_global *find_global(struct policy *p, uint32_t name) {
 	for (size_t i = 0; i < p->global_count; i++) {
@@ -97,15 +167,23 @@ static struct policy_global *find_global(struct policy *p, uint32_t name) {
 /* Compositors offer tens of globals; more than this is not a compositor. */
 #define MAX_GLOBALS 1024
 
+static bool hidden_by_policy(const struct policy *p, const struct proto_interface *iface) {
+	if (!p->config->primary_selection &&
+	    strcmp(iface->name, "zwp_primary_selection_device_manager_v1") == 0) {
+		return true;
+	}
+	return false;
+}
+
 static enum policy_verdict registry_global(struct policy *p, struct policy_msg *msg,
 					   struct wire_error *err) {
-	uint32_t name = msg->args->value[0];
+	uint32_t name = arg(msg, 0);
 	const char *iface_name = wayland_args_string(msg->bytes, msg->args, 1);
-	uint32_t version = msg->args->value[2];
+	uint32_t version = arg(msg, 2);
 	const struct proto_interface *iface = proto_find_interface(iface_name);
 	const struct policy_global_rule *rule = policy_config_find(p->config, iface_name);
 	// Never advertise what crossway cannot parse, nor what policy hides.
-	if (iface == NULL || rule == NULL || version == 0) {
+	if (iface == NULL || rule == NULL || version == 0 || hidden_by_policy(p, iface)) {
 		p->hidden_globals++;
 		return POLICY_DROP;
 	}
@@ -126,26 +204,25 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 				       MAX_GLOBALS);
 			return POLICY_FAIL;
 		}
-		size_t cap_n = p->global_cap ? p->global_cap * 2 : 32;
-		struct policy_global *g = realloc(p->globals, cap_n * sizeof(*g));
+		size_t n = p->global_cap ? p->global_cap * 2 : 32;
+		struct policy_global *g = realloc(p->globals, n * sizeof(*g));
 		if (g == NULL) {
 			wire_error_set(err, "out of memory for globals");
 			return POLICY_FAIL;
 		}
 		p->globals = g;
-		p->global_cap = cap_n;
+		p->global_cap = n;
 	}
 	p->globals[p->global_count++] = (struct policy_global){
 		.name = name, .interface = iface, .version = cap};
 	if (cap != version) {
-		wayland_msg_set_u32(msg->bytes, msg->args->offset[2], cap);
+		set_arg(msg, 2, cap);
 	}
 	return POLICY_PASS;
 }
 
 static enum policy_verdict registry_global_remove(struct policy *p, struct policy_msg *msg) {
-	uint32_t name = msg->args->value[0];
-	struct policy_global *g = find_global(p, name);
+	struct policy_global *g = find_global(p, arg(msg, 0));
 	if (g == NULL) {
 		return POLICY_DROP; // a global the guest never saw
 	}
@@ -153,52 +230,579 @@ static enum policy_verdict registry_global_remove(struct policy *p, struct polic
 	return POLICY_PASS;
 }
 
+static enum policy_verdict registry_bind(struct policy *p, struct policy_msg *msg,
+					 struct wire_error *err) {
+	uint32_t name = arg(msg, 0);
+	const char *iface_name = wayland_args_string(msg->bytes, msg->args, 1);
+	uint32_t version = arg(msg, 2);
+	struct policy_global *g = find_global(p, name);
+	if (g == NULL) {
+		return fail(msg, err, "global %" PRIu32 " (%s) was not advertised", name,
+			    iface_name);
+	}
+	if (strcmp(g->interface->name, iface_name) != 0) {
+		return fail(msg, err, "global %" PRIu32 " is a %s, not a %s", name,
+			    g->interface->name, iface_name);
+	}
+	if (version == 0 || version > g->version) {
+		return fail(msg, err, "%s version %" PRIu32 " is above the advertised %" PRIu32,
+			    iface_name, version, g->version);
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Window identity                                                        */
+
+static bool removed_code_point(uint32_t cp) {
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||      // C0, DEL, C1
+	       (cp >= 0x202a && cp <= 0x202e) ||               // embeddings and overrides
+	       (cp >= 0x2066 && cp <= 0x2069) ||               // isolates
+	       cp == 0x200e || cp == 0x200f || cp == 0x061c || // directional marks
+	       cp == 0x2028 || cp == 0x2029 ||                 // line and paragraph separators
+	       cp == 0xfeff;                                   // zero-width no-break space
+}
+
+/* Decodes one UTF-8 sequence strictly; returns its length or 0 if invalid. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	size_t n;
+	uint32_t min;
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		min = 0x80;
+		*cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		min = 0x800;
+		*cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		min = 0x10000;
+		*cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > len) {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			return 0;
+		}
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	// Overlong forms, surrogates and values past U+10FFFF are invalid.
+	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) {
+		return 0;
+	}
+	return n;
+}
+
+bool policy_sanitise_title(const char *in, size_t len, char *out, size_t cap, size_t max) {
+	if (max + 1 > cap) {
+		max = cap - 1;
+	}
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0;
+	bool changed = false;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
+		const char *bytes = (const char *)s + i;
+		size_t blen = n;
+		if (n == 0) {
+			bytes = "\xef\xbf\xbd"; // U+FFFD
+			blen = 3;
+			n = 1;
+			changed = true;
+		} else if (removed_code_point(cp)) {
+			i += n;
+			changed = true;
+			continue;
+		}
+		if (o + blen > max) {
+			changed = true;
+			break;
+		}
+		memcpy(out + o, bytes, blen);
+		o += blen;
+		i += n;
+	}
+	out[o] = '\0';
+	return changed;
+}
+
+bool policy_sanitise_app_id(const char *in, char *out, size_t cap) {
+	bool changed = false;
+	size_t o = 0;
+	for (const char *s = in; *s && o + 1 < cap; s++) {
+		char c = *s;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		out[o++] = ok ? c : '_';
+		changed |= !ok;
+	}
+	out[o] = '\0';
+	return changed;
+}
+
+/* Replaces string argument @i with @text and re-encodes the message. */
+static enum policy_verdict rewrite_string(struct policy_msg *msg, unsigned i, const char *text,
+					  struct wire_error *err) {
+	union wayland_value values[PROTO_MAX_ARGS];
+	wayland_args_to_values(msg->bytes, msg->message, msg->args, values);
+	values[i].bytes.data = text;
+	values[i].bytes.len = (uint32_t)strlen(text) + 1;
+	size_t n = wayland_msg_encode(msg->rewrite, msg->rewrite_cap, msg->sender->up_id,
+				      msg->message->opcode, msg->message, values);
+	if (n == 0) {
+		return fail(msg, err, "rewritten message does not fit");
+	}
+	msg->rewrite_size = n;
+	return POLICY_REWRITE;
+}
+
+#define APP_ID_MAX 255
+
+static enum policy_verdict toplevel_request(struct policy *p, struct policy_msg *msg,
+					    struct wire_error *err) {
+	const struct policy_config *c = p->config;
+	switch (msg->message->opcode) {
+	case PROTO_XDG_TOPLEVEL_REQ_DESTROY:
+		if (msg->sender->tag == TAG_TOPLEVEL && p->toplevels > 0) {
+			p->toplevels--;
+		}
+		return POLICY_PASS;
+	case PROTO_XDG_TOPLEVEL_REQ_SET_TITLE: {
+		const char *title = wayland_args_string(msg->bytes, msg->args, 0);
+		char clean[4096 + 1];
+		bool changed = policy_sanitise_title(title, strlen(title), clean, sizeof(clean),
+						     c->max_title_bytes);
+		if (changed) {
+			p->sanitised_total++;
+		}
+		char full[sizeof(clean) + POLICY_NAME_MAX + 4];
+		if (c->tag_titles) {
+			snprintf(full, sizeof(full), "[%s] %s", c->vm_name, clean);
+		} else {
+			snprintf(full, sizeof(full), "%s", clean);
+		}
+		return rewrite_string(msg, 0, full, err);
+	}
+	case PROTO_XDG_TOPLEVEL_REQ_SET_APP_ID: {
+		if (c->app_id_prefix[0] == '\0') {
+			return POLICY_PASS;
+		}
+		const char *app_id = wayland_args_string(msg->bytes, msg->args, 0);
+		char full[APP_ID_MAX + 1];
+		int n = snprintf(full, sizeof(full), "%s.", c->app_id_prefix);
+		if (n < 0 || (size_t)n >= sizeof(full)) {
+			n = 0;
+		}
+		if (policy_sanitise_app_id(app_id, full + n, sizeof(full) - (size_t)n) ||
+		    strlen(app_id) > sizeof(full) - 1 - (size_t)n) {
+			p->sanitised_total++;
+		}
+		return rewrite_string(msg, 0, full, err);
+	}
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Buffers and surfaces                                                   */
+
+static enum policy_verdict shm_pool_request(struct policy *p, struct policy_msg *msg,
+					    struct wire_error *err) {
+	const struct policy_limits *l = &p->config->limits;
+	uint64_t pool_size = msg->sender->aux & 0xffffffffu;
+	uint64_t fd_size = msg->sender->aux >> 32;
+	switch (msg->message->opcode) {
+	case PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER: {
+		int32_t offset = (int32_t)arg(msg, 1), width = (int32_t)arg(msg, 2);
+		int32_t height = (int32_t)arg(msg, 3), stride = (int32_t)arg(msg, 4);
+		if (width <= 0 || height <= 0 || (uint32_t)width > l->max_dimension ||
+		    (uint32_t)height > l->max_dimension) {
+			return fail(msg, err, "buffer %" PRId32 "x%" PRId32 " outside 1..%" PRIu32,
+				    width, height, l->max_dimension);
+		}
+		if (offset < 0 || stride < width) {
+			return fail(msg, err, "offset %" PRId32 " or stride %" PRId32 " is invalid",
+				    offset, stride);
+		}
+		uint64_t end = (uint64_t)offset + (uint64_t)stride * (uint64_t)height;
+		if (end > pool_size) {
+			return fail(msg, err,
+				    "buffer ends at byte %" PRIu64 ", past the pool's %" PRIu64,
+				    end, pool_size);
+		}
+		if (msg->created != NULL) {
+			msg->created->tag = TAG_BUFFER;
+			msg->created->aux = (uint64_t)(uint32_t)height << 32 | (uint32_t)width;
+		}
+		return POLICY_PASS;
+	}
+	case PROTO_WL_SHM_POOL_REQ_RESIZE: {
+		int32_t size = (int32_t)arg(msg, 0);
+		if (size <= 0 || (uint64_t)size < pool_size) {
+			return fail(msg, err, "pool size %" PRId32 " is smaller than %" PRIu64,
+				    size, pool_size);
+		}
+		if ((uint64_t)size > fd_size) {
+			return fail(msg, err,
+				    "pool size %" PRId32 " is past the fd's %" PRIu64 " bytes",
+				    size, fd_size);
+		}
+		msg->sender->aux = fd_size << 32 | (uint32_t)size;
+		return POLICY_PASS;
+	}
+	}
+	return POLICY_PASS;
+}
+
+static struct policy_surface *surface_of(struct object *obj) {
+	return obj->tag == TAG_SURFACE ? obj->data : NULL;
+}
+
+static void box_reset(struct policy_surface *s) {
+	s->excess_buffer = s->excess_surface = false;
+#if HAVE_PIXMAN
+	pixman_region32_clear(&s->box_buffer);
+	pixman_region32_clear(&s->box_surface);
+#endif
+}
+
+#if HAVE_PIXMAN
+static void box_add(pixman_region32_t *box, int32_t x, int32_t y, int32_t w, int32_t h) {
+	pixman_region32_union_rect(box, box, x, y, (unsigned)w, (unsigned)h);
+}
+
+static void box_get(pixman_region32_t *box, int32_t out[4]) {
+	pixman_box32_t *e = pixman_region32_extents(box);
+	out[0] = e->x1;
+	out[1] = e->y1;
+	out[2] = e->x2 - e->x1;
+	out[3] = e->y2 - e->y1;
+}
+#else
+static void box_add(int64_t *box, int32_t x, int32_t y, int32_t w, int32_t h) {
+	if (box[2] <= box[0] || box[3] <= box[1]) {
+		box[0] = x;
+		box[1] = y;
+		box[2] = (int64_t)x + w;
+		box[3] = (int64_t)y + h;
+		return;
+	}
+	box[0] = x < box[0] ? x : box[0];
+	box[1] = y < box[1] ? y : box[1];
+	box[2] = (int64_t)x + w > box[2] ? (int64_t)x + w : box[2];
+	box[3] = (int64_t)y + h > box[3] ? (int64_t)y + h : box[3];
+}
+
+static void box_get(int64_t *box, int32_t out[4]) {
+	out[0] = (int32_t)box[0];
+	out[1] = (int32_t)box[1];
+	out[2] = (int32_t)(box[2] - box[0]);
+	out[3] = (int32_t)(box[3] - box[1]);
+}
+#endif
+
+/* Clamps x, y, w, h to [0, lim_w] x [0, lim_h]. Returns false for an empty rect. */
+static bool clamp_rect(int32_t r[4], uint32_t lim_w, uint32_t lim_h, bool *changed) {
+	int64_t x1 = r[0], y1 = r[1];
+	int64_t x2 = x1 + r[2], y2 = y1 + r[3];
+	int64_t cx1 = x1 < 0 ? 0 : x1, cy1 = y1 < 0 ? 0 : y1;
+	int64_t cx2 = x2 > lim_w ? lim_w : x2, cy2 = y2 > lim_h ? lim_h : y2;
+	*changed = cx1 != x1 || cy1 != y1 || cx2 != x2 || cy2 != y2;
+	if (cx2 <= cx1 || cy2 <= cy1) {
+		return false;
+	}
+	r[0] = (int32_t)cx1;
+	r[1] = (int32_t)cy1;
+	r[2] = (int32_t)(cx2 - cx1);
+	r[3] = (int32_t)(cy2 - cy1);
+	return true;
+}
+
+static enum policy_verdict damage(struct policy *p, struct policy_msg *msg, bool buffer_coords) {
+	struct policy_surface *s = surface_of(msg->sender);
+	if (s == NULL) {
+		return POLICY_PASS;
+	}
+	const struct policy_limits *l = &p->config->limits;
+	int32_t r[4] = {(int32_t)arg(msg, 0), (int32_t)arg(msg, 1), (int32_t)arg(msg, 2),
+			(int32_t)arg(msg, 3)};
+	// Buffer damage is clamped to the buffer when its size is known;
+	// surface damage (scaled) and unknown buffers to the dimension limit.
+	uint32_t lim_w = l->max_dimension, lim_h = l->max_dimension;
+	if (buffer_coords && s->buffer_width != 0) {
+		lim_w = s->buffer_width;
+		lim_h = s->buffer_height;
+	}
+	bool changed;
+	if (!clamp_rect(r, lim_w, lim_h, &changed)) {
+		p->sanitised_total++;
+		return POLICY_DROP; // nothing left to damage
+	}
+	if (changed) {
+		p->sanitised_total++;
+	}
+	if (s->damage_rects >= l->max_damage_rects) {
+		p->damage_collapsed++;
+		if (buffer_coords) {
+			box_add(&s->box_buffer, r[0], r[1], r[2], r[3]);
+			s->excess_buffer = true;
+		} else {
+			box_add(&s->box_surface, r[0], r[1], r[2], r[3]);
+			s->excess_surface = true;
+		}
+		return POLICY_DROP;
+	}
+	s->damage_rects++;
+	for (int i = 0; i < 4; i++) {
+		set_arg(msg, (unsigned)i, (uint32_t)r[i]);
+	}
+	return POLICY_PASS;
+}
+
+/* At commit, the folded damage goes out as one rectangle before the commit. */
+static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
+				  struct wire_error *err) {
+	struct policy_surface *s = surface_of(msg->sender);
+	if (s == NULL) {
+		return POLICY_PASS;
+	}
+	s->damage_rects = 0;
+	if (!s->excess_buffer && !s->excess_surface) {
+		return POLICY_PASS;
+	}
+	size_t n = 0;
+	const struct proto_interface *iface = &proto_wl_surface;
+	for (int which = 0; which < 2; which++) {
+		bool buffer_coords = which == 0;
+		if (!(buffer_coords ? s->excess_buffer : s->excess_surface)) {
+			continue;
+		}
+		int32_t r[4];
+		box_get(buffer_coords ? &s->box_buffer : &s->box_surface, r);
+		uint16_t opcode = buffer_coords ? PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER
+						: PROTO_WL_SURFACE_REQ_DAMAGE;
+		union wayland_value v[4];
+		for (int i = 0; i < 4; i++) {
+			v[i].i = r[i];
+		}
+		size_t k = wayland_msg_encode(msg->rewrite + n, msg->rewrite_cap - n,
+					      msg->sender->up_id, opcode, &iface->requests[opcode],
+					      v);
+		if (k == 0) {
+			return fail(msg, err, "cannot encode the collapsed damage");
+		}
+		n += k;
+	}
+	box_reset(s);
+	if (n + msg->hdr.size > msg->rewrite_cap) {
+		return fail(msg, err, "cannot encode the collapsed damage");
+	}
+	memcpy(msg->rewrite + n, msg->bytes, msg->hdr.size);
+	msg->rewrite_size = n + msg->hdr.size;
+	return POLICY_REWRITE;
+}
+
+/* An object argument of a translated message (upstream id). */
+static struct object *object_arg(struct policy *p, struct policy_msg *msg, unsigned i) {
+	uint32_t id = arg(msg, i);
+	return id != 0 ? objects_lookup_up(p->objs, id) : NULL;
+}
+
+static enum policy_verdict surface_request(struct policy *p, struct policy_msg *msg,
+					   struct wire_error *err) {
+	struct policy_surface *s = surface_of(msg->sender);
+	switch (msg->message->opcode) {
+	case PROTO_WL_SURFACE_REQ_DESTROY:
+		if (s != NULL) {
+			surface_free(s);
+			msg->sender->data = NULL;
+			msg->sender->tag = TAG_NONE;
+		}
+		return POLICY_PASS;
+	case PROTO_WL_SURFACE_REQ_ATTACH:
+		if (s != NULL) {
+			struct object *buf = object_arg(p, msg, 0);
+			uint64_t dims = buf && buf->tag == TAG_BUFFER ? buf->aux : 0;
+			s->buffer_width = (uint32_t)dims;
+			s->buffer_height = (uint32_t)(dims >> 32);
+		}
+		return POLICY_PASS;
+	case PROTO_WL_SURFACE_REQ_DAMAGE:
+		return damage(p, msg, false);
+	case PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER:
+		return damage(p, msg, true);
+	case PROTO_WL_SURFACE_REQ_COMMIT:
+		return commit(p, msg, err);
+	case PROTO_WL_SURFACE_REQ_SET_BUFFER_SCALE: {
+		int32_t scale = (int32_t)arg(msg, 0);
+		if (scale < 1 || scale > 8) {
+			return fail(msg, err, "buffer scale %" PRId32 " outside 1..8", scale);
+		}
+		return POLICY_PASS;
+	}
+	}
+	return POLICY_PASS;
+}
+
+static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_error *err) {
+	if (msg->message->opcode == PROTO_WP_VIEWPORT_REQ_SET_SOURCE) {
+		int32_t v[4];
+		bool unset = true;
+		for (int i = 0; i < 4; i++) {
+			v[i] = (int32_t)arg(msg, (unsigned)i);
+			unset &= v[i] == -256; // -1.0 in wl_fixed
+		}
+		if (!unset && (v[0] < 0 || v[1] < 0 || v[2] <= 0 || v[3] <= 0)) {
+			return fail(msg, err, "source rectangle %.2f,%.2f %.2fx%.2f is invalid",
+				    v[0] / 256.0, v[1] / 256.0, v[2] / 256.0, v[3] / 256.0);
+		}
+	} else if (msg->message->opcode == PROTO_WP_VIEWPORT_REQ_SET_DESTINATION) {
+		int32_t w = (int32_t)arg(msg, 0), h = (int32_t)arg(msg, 1);
+		if (!(w == -1 && h == -1) && (w <= 0 || h <= 0)) {
+			return fail(msg, err, "destination %" PRId32 "x%" PRId32 " is invalid", w,
+				    h);
+		}
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Clipboard                                                              */
+
+static uint64_t transfer_cap(const struct policy *p, const char *mime) {
+	bool text = mime != NULL &&
+		    (strncmp(mime, "text/", 5) == 0 || strcmp(mime, "TEXT") == 0 ||
+		     strcmp(mime, "STRING") == 0 || strcmp(mime, "UTF8_STRING") == 0);
+	return text ? p->config->limits.clipboard_text_bytes : p->config->limits.clipboard_bytes;
+}
+
+static enum policy_verdict offer_receive(struct policy *p, struct policy_msg *msg) {
+	if (msg->sender->tag == TAG_OFFER_WITHHELD) {
+		// Not the guest's to read: the pipe's other end sees EOF.
+		return POLICY_DROP;
+	}
+	if (p->on_read_transfer != NULL && msg->fds != NULL) {
+		const char *mime = wayland_args_string(msg->bytes, msg->args, 0);
+		p->on_read_transfer(p->hook_data, msg->fds[0], transfer_cap(p, mime));
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+
+enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
+				   struct wire_error *err) {
+	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
+	if (iface == &proto_wl_registry) {
+		return registry_bind(p, msg, err);
+	}
+	if (iface == &proto_wl_surface) {
+		return surface_request(p, msg, err);
+	}
+	if (iface == &proto_wl_compositor && op == PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE &&
+	    msg->created != NULL) {
+		struct policy_surface *s = calloc(1, sizeof(*s));
+		if (s == NULL) {
+			return fail(msg, err, "out of memory");
+		}
+#if HAVE_PIXMAN
+		pixman_region32_init(&s->box_buffer);
+		pixman_region32_init(&s->box_surface);
+#endif
+		wl_list_insert(&p->surfaces, &s->link);
+		msg->created->tag = TAG_SURFACE;
+		msg->created->data = s;
+		return POLICY_PASS;
+	}
+	if (iface == &proto_xdg_toplevel) {
+		return toplevel_request(p, msg, err);
+	}
+	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL &&
+	    msg->created != NULL) {
+		if (p->toplevels >= p->config->limits.max_toplevels) {
+			return fail(msg, err, "toplevel limit (%" PRIu32 ") reached",
+				    p->config->limits.max_toplevels);
+		}
+		p->toplevels++;
+		msg->created->tag = TAG_TOPLEVEL;
+		return POLICY_PASS;
+	}
+	if (iface == &proto_wl_shm && op == PROTO_WL_SHM_REQ_CREATE_POOL && msg->created != NULL) {
+		// The pipeline checked size <= the fd's size; remember both.
+		struct fdtype t;
+		uint64_t fd_size = msg->fds && fdtype_classify(msg->fds[0], &t) ? t.size : 0;
+		if (fd_size > INT32_MAX) {
+			fd_size = INT32_MAX; // a pool can never be larger
+		}
+		msg->created->tag = TAG_POOL;
+		msg->created->aux = fd_size << 32 | arg(msg, 2);
+		return POLICY_PASS;
+	}
+	if (iface == &proto_wl_shm_pool) {
+		return shm_pool_request(p, msg, err);
+	}
+	if (iface == &proto_wp_viewport) {
+		return viewport_request(msg, err);
+	}
+	if (iface == &proto_wl_data_offer && op == PROTO_WL_DATA_OFFER_REQ_RECEIVE) {
+		return offer_receive(p, msg);
+	}
+	if (iface == &proto_zwp_primary_selection_offer_v1 &&
+	    op == PROTO_ZWP_PRIMARY_SELECTION_OFFER_V1_REQ_RECEIVE) {
+		return offer_receive(p, msg);
+	}
+	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_REQ_SET_SELECTION) ||
+	    (iface == &proto_zwp_primary_selection_device_v1 &&
+	     op == PROTO_ZWP_PRIMARY_SELECTION_DEVICE_V1_REQ_SET_SELECTION)) {
+		return p->config->clipboard == POLICY_CLIPBOARD_DENY ? POLICY_DROP : POLICY_PASS;
+	}
+	return POLICY_PASS;
+}
+
 enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struct wire_error *err) {
 	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
 	if (iface == &proto_wl_registry) {
-		if (msg->message->opcode == PROTO_WL_REGISTRY_EVT_GLOBAL) {
+		if (op == PROTO_WL_REGISTRY_EVT_GLOBAL) {
 			return registry_global(p, msg, err);
 		}
 		return registry_global_remove(p, msg);
 	}
-	return POLICY_PASS;
-}
-
-static enum policy_verdict registry_bind(struct policy *p, struct policy_msg *msg,
-					 uint32_t sender_down_id, struct wire_error *err) {
-	uint32_t name = msg->args->value[0];
-	const char *iface_name = wayland_args_string(msg->bytes, msg->args, 1);
-	uint32_t version = msg->args->value[2];
-	struct policy_global *g = find_global(p, name);
-	if (g == NULL) {
-		wire_error_set(err,
-			       "wl_registry#%" PRIu32 ".bind(opcode 0): global %" PRIu32
-			       " (%s) was not advertised",
-			       sender_down_id, name, iface_name);
-		return POLICY_FAIL;
+	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_SELECTION) ||
+	    (iface == &proto_zwp_primary_selection_device_v1 &&
+	     op == PROTO_ZWP_PRIMARY_SELECTION_DEVICE_V1_EVT_SELECTION)) {
+		if (p->config->clipboard != POLICY_CLIPBOARD_BOTH && arg(msg, 0) != 0) {
+			// The guest learns there is no selection; the offer it
+			// was sent stays unreadable.
+			// Server ids are the same on both sides.
+			struct object *offer = object_arg(p, msg, 0);
+			if (offer != NULL) {
+				offer->tag = TAG_OFFER_WITHHELD;
+			}
+			set_arg(msg, 0, 0);
+			p->offers_withheld++;
+		}
+		return POLICY_PASS;
 	}
-	if (strcmp(g->interface->name, iface_name) != 0) {
-		wire_error_set(err,
-			       "wl_registry#%" PRIu32 ".bind(opcode 0): global %" PRIu32
-			       " is a %s, not a %s",
-			       sender_down_id, name, g->interface->name, iface_name);
-		return POLICY_FAIL;
-	}
-	if (version == 0 || version > g->version) {
-		wire_error_set(err,
-			       "wl_registry#%" PRIu32 ".bind(opcode 0): %s version %" PRIu32
-			       " is above the advertised %" PRIu32,
-			       sender_down_id, iface_name, version, g->version);
-		return POLICY_FAIL;
-	}
-	return POLICY_PASS;
-}
-
-enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
-				   uint32_t sender_down_id, struct wire_error *err) {
-	const struct proto_interface *iface = msg->sender->interface;
-	if (iface == &proto_wl_registry) {
-		return registry_bind(p, msg, sender_down_id, err);
+	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_EVT_SEND) ||
+	    (iface == &proto_zwp_primary_selection_source_v1 &&
+	     op == PROTO_ZWP_PRIMARY_SELECTION_SOURCE_V1_EVT_SEND)) {
+		if (msg->fd_meta != NULL) {
+			msg->fd_meta[0] = transfer_cap(
+				p, wayland_args_string(msg->bytes, msg->args, 0));
+		}
+		return POLICY_PASS;
 	}
 	return POLICY_PASS;
 }

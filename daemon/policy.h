@@ -1,7 +1,17 @@
 /*
- * What one VM may see and do: the registry filter (only allowlisted globals
- * whose interface crossway can parse, at capped versions), checks on binds,
- * and the rewrites that keep windows labelled by their VM.
+ * What one VM may see and do, applied to every message after validation:
+ *  - registry: only allowlisted globals whose interface crossway can parse,
+ *    at versions capped by the compositor, crossway's tables and policy;
+ *    binds to anything else end the context;
+ *  - window identity: titles sanitised and prefixed "[vm] ", app_ids moved
+ *    into the VM's namespace, a toplevel limit;
+ *  - clipboard: selection offers withheld or passed per the clipboard mode,
+ *    per-transfer byte caps handed to the pipe relays;
+ *  - buffers and surfaces: shm pool and buffer bounds, damage clamped to the
+ *    buffer and collapsed to a bounding box past the per-commit limit,
+ *    buffer scale and viewport values checked.
+ * Violations of rules that protect the compositor end the context (FAIL);
+ * values with an obviously safe clamp are rewritten and counted.
  *
  * policy_config is the static per-VM configuration (daemon/config.c fills it
  * from crossway.conf(5)); struct policy is the state of one connection.
@@ -12,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <wayland-util.h>
 
 #include "protocol/tables.h"
 #include "wire/objects.h"
@@ -70,7 +81,7 @@ struct policy_config {
 	struct policy_limits limits;
 };
 
-/** Fills @cfg with the built-in default policy for VM @vm_name. */
+/** Fills @cfg with the built-in default policy; prefixes keep "{vm}". */
 void policy_config_defaults(struct policy_config *cfg, const char *vm_name);
 
 /** Finds the rule for an interface name, or NULL (= hidden). */
@@ -84,15 +95,31 @@ struct policy_global {
 	uint32_t version; // the capped version advertised
 };
 
+/**
+ * Tells the front end the byte cap of a transfer the guest asked to read
+ * (wl_data_offer.receive and the primary-selection equivalent). @fd is the
+ * pipe end going to the compositor (borrowed).
+ */
+typedef void (*policy_transfer_func_t)(void *data, int fd, uint64_t cap);
+
 struct policy {
 	const struct policy_config *config; // borrowed
+	struct objects *objs;               // the connection's maps; borrowed
 	struct policy_global *globals;      // owned
 	size_t global_count, global_cap;
-	uint64_t hidden_globals; // counters, for logs and tests
-	uint64_t sanitised_total;
+	uint32_t toplevels;
+	struct wl_list surfaces; // struct policy_surface.link, owned
+	policy_transfer_func_t on_read_transfer;
+	void *hook_data;
+	// Counters, for logs and tests.
+	uint64_t hidden_globals;
+	uint64_t sanitised_total;  // titles, app_ids, clamped values rewritten
+	uint64_t damage_collapsed; // damage rectangles folded into a bounding box
+	uint64_t offers_withheld;  // host selections the guest was not shown
 };
 
-void policy_init(struct policy *p, const struct policy_config *config);
+void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs);
+/** Frees the policy's state. Object tags and data it set become stale. */
 void policy_finish(struct policy *p);
 
 /** A message passing through the pipeline, already translated. */
@@ -100,25 +127,41 @@ struct policy_msg {
 	uint8_t *bytes; // the message, in place (may be patched if the size stays)
 	struct wayland_msg_header hdr;
 	struct object *sender;
+	uint32_t sender_down_id; // for error texts
 	const struct proto_message *message;
 	struct wayland_args *args;
-	uint8_t *rewrite; // room for a replacement message
+	struct object *created; // the object the message created, or NULL
+	const int *fds;         // the message's fds, in order (borrowed)
+	uint64_t *fd_meta;      // events: a note per fd for the front end (caps)
+	uint8_t *rewrite;       // room for a replacement (one or more messages)
 	size_t rewrite_cap;
 	size_t rewrite_size; // set on POLICY_REWRITE
 };
 
 enum policy_verdict {
 	POLICY_PASS = 0, // forward (possibly patched in place)
-	POLICY_DROP,     // do not forward; not an error
+	POLICY_DROP,     // do not forward (never for a message that creates an object)
 	POLICY_REWRITE,  // forward msg->rewrite instead
 	POLICY_FAIL,     // protocol violation: end the context
 };
 
-/** Judges a guest request. @sender_down_id names it in errors. */
+/** Judges a guest request. */
 enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
-				   uint32_t sender_down_id, struct wire_error *err);
+				   struct wire_error *err);
 
-/** Judges a compositor event (registry filtering, version caps). */
+/** Judges a compositor event (registry filtering, version caps, offers). */
 enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struct wire_error *err);
+
+/**
+ * Sanitises a window title: invalid UTF-8 becomes U+FFFD, C0/C1 controls,
+ * bidi embeddings, overrides and isolates and line separators are removed,
+ * and the result is cut to @max bytes at a character boundary. Writes a
+ * NUL-terminated string to @out (@cap >= @max + 1). Returns true if the text
+ * changed.
+ */
+bool policy_sanitise_title(const char *in, size_t len, char *out, size_t cap, size_t max);
+
+/** Sanitises an app_id: characters outside [A-Za-z0-9._-] become '_'. */
+bool policy_sanitise_app_id(const char *in, char *out, size_t cap);
 
 #endif

@@ -55,7 +55,8 @@ void byte_queue_consume(struct byte_queue *q, size_t n);
 
 struct fd_queue_entry {
 	int fd;
-	uint64_t pos; // stream position of the message that uses the fd
+	uint64_t pos;  // stream position of the message that uses the fd
+	uint64_t meta; // a note from producer to consumer (a transfer cap); 0 by default
 };
 
 struct fd_queue {

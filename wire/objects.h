@@ -51,6 +51,7 @@ struct object {
 	uint8_t state;    // enum object_state
 	bool internal;    // created by the proxy; has no downstream id
 	uint16_t tag;     // free for the owner (policy roles); 0 when created
+	uint64_t aux;     // free for the owner; 0 when created
 	void *data;       // free for the owner; borrowed; NULL when created
 };
 
