@@ -12,6 +12,7 @@
 #include "daemon/context.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
+#include "daemon/sandbox.h"
 #include "wire/cross_domain.h"
 #include "wire/crossway-backend.h"
 #include "wire/limits.h"
@@ -30,6 +31,10 @@ static const char usage[] =
 	"  --config PATH           the policy file (default: $XDG_CONFIG_HOME/crossway/\n"
 	"                          crossway.conf, else the shipped default policy)\n"
 	"  --print-policy [VM]     print the policy a VM gets and exit\n"
+	"  --no-sandbox            do not sandbox the context (debugging only)\n"
+	"  --sandbox-debug         report a forbidden syscall by name instead of dying\n"
+	"  --require-landlock      refuse to run on a kernel without Landlock\n"
+	"  --print-seccomp         print the syscall allowlist and exit\n"
 	"  --probe                 print capabilities and exit\n"
 	"  -h, --help              show this help\n"
 	"  --version               show the version\n";
@@ -73,6 +78,11 @@ int main(int argc, char *argv[]) {
 		OPT_VERSION,
 		OPT_CONFIG,
 		OPT_PRINT_POLICY,
+		OPT_NO_SANDBOX,
+		OPT_SANDBOX_DEBUG,
+		OPT_REQUIRE_LANDLOCK,
+		OPT_PRINT_SECCOMP,
+		OPT_TEST_SYSCALL,
 	};
 	static const struct option long_opts[] = {
 		{"fd", required_argument, NULL, OPT_FD},
@@ -85,11 +95,19 @@ int main(int argc, char *argv[]) {
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"print-policy", no_argument, NULL, OPT_PRINT_POLICY},
+		{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+		{"sandbox-debug", no_argument, NULL, OPT_SANDBOX_DEBUG},
+		{"require-landlock", no_argument, NULL, OPT_REQUIRE_LANDLOCK},
+		{"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
+		// Test-only: after locking down, make a forbidden syscall.
+		{"test-forbidden-syscall", required_argument, NULL, OPT_TEST_SYSCALL},
 		{0},
 	};
 	int backend_fd = -1;
 	const char *vm = NULL, *display = NULL, *config_path = NULL;
 	bool trace = false, probe = false, print_policy = false;
+	struct sandbox_options sandbox = {.enabled = true};
+	const char *test_syscall = NULL;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -141,6 +159,21 @@ int main(int argc, char *argv[]) {
 			break;
 		case OPT_PRINT_POLICY:
 			print_policy = true;
+			break;
+		case OPT_NO_SANDBOX:
+			sandbox.enabled = false;
+			break;
+		case OPT_SANDBOX_DEBUG:
+			sandbox.debug = true;
+			break;
+		case OPT_REQUIRE_LANDLOCK:
+			sandbox.require_landlock = true;
+			break;
+		case OPT_PRINT_SECCOMP:
+			sandbox_print_rules(stdout);
+			return 0;
+		case OPT_TEST_SYSCALL:
+			test_syscall = optarg;
 			break;
 		default:
 			fputs(usage, stderr);
@@ -195,6 +228,18 @@ int main(int argc, char *argv[]) {
 		cw_log(CW_LOG_DEBUG, "Compositor: %s", comp_error);
 	}
 
+	// Everything that needs the file system or new sockets is done: from
+	// here on the process can reach only the fds it holds.
+	int keep[2] = {backend_fd, comp_fd};
+	sandbox.keep_fds = keep;
+	sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
+	struct sandbox_report report;
+	char sandbox_error[256];
+	if (!sandbox_isolate(&sandbox, &report, sandbox_error, sizeof(sandbox_error))) {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", sandbox_error);
+		return CONTEXT_EXIT_ERROR;
+	}
+
 	struct wl_event_loop *loop = wl_event_loop_create();
 	if (loop == NULL) {
 		cw_log(CW_LOG_ERROR, "Cannot create the event loop");
@@ -214,6 +259,22 @@ int main(int argc, char *argv[]) {
 	if (ctx == NULL) {
 		wl_event_loop_destroy(loop);
 		return CONTEXT_EXIT_ERROR;
+	}
+	if (!sandbox_lock(&sandbox, &report, sandbox_error, sizeof(sandbox_error))) {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", sandbox_error);
+		context_destroy(ctx);
+		wl_event_loop_destroy(loop);
+		return CONTEXT_EXIT_ERROR;
+	}
+	if (sandbox.enabled) {
+		cw_log(CW_LOG_DEBUG,
+		       "Sandbox: namespaces %s, PID namespace %s, Landlock ABI %d, seccomp %s (%zu "
+		       "syscalls)",
+		       report.namespaces ? "on" : "off", report.pid_namespace ? "on" : "off",
+		       report.landlock_abi, report.seccomp ? "on" : "off", report.syscalls);
+	}
+	if (test_syscall != NULL && !sandbox_call_forbidden(test_syscall)) {
+		cw_log(CW_LOG_ERROR, "--test-forbidden-syscall: unknown syscall %s", test_syscall);
 	}
 	int code = context_run(ctx);
 	context_destroy(ctx);
