@@ -13,31 +13,48 @@
 #include "daemon/fd.h"
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
+#include "daemon/service.h"
 #include "wire/cross_domain.h"
 #include "wire/crossway-backend.h"
 #include "wire/limits.h"
 
 static const char usage[] =
-	"Usage: crosswayd --fd N [options]   serve one cross-domain context on fd N\n"
-	"       crosswayd --probe            print the capabilities a backend would get\n"
+	"Usage: crosswayd --fd N [options]     serve one cross-domain context on fd N\n"
+	"       crosswayd --service [options]  serve every backend that connects\n"
+	"       crosswayd --probe              print the capabilities a backend gets\n"
 	"\n"
 	"Options:\n"
 	"  --fd N                  the backend link: one end of a SOCK_SEQPACKET socketpair\n"
+	"  --service               listen on $XDG_RUNTIME_DIR/crossway/backend (or a\n"
+	"                          socket-activated fd) and fork a context per connection\n"
+	"  --socket PATH           --service: listen here instead\n"
+	"  --allow-uid UID         --service: also accept backends run by UID (repeatable)\n"
 	"  --vm NAME               the VM's name (default: the name in the backend's HELLO)\n"
 	"  --wayland-display NAME  the host compositor (socket name or absolute path; default:\n"
 	"                          WAYLAND_SOCKET, else WAYLAND_DISPLAY, else wayland-0)\n"
-	"  --log-level LEVEL       silent, error, info (default) or debug\n"
-	"  --trace                 print every Wayland message, both directions\n"
 	"  --config PATH           the policy file (default: $XDG_CONFIG_HOME/crossway/\n"
 	"                          crossway.conf, else the shipped default policy)\n"
-	"  --print-policy [VM]     print the policy a VM gets and exit\n"
+	"  --log-level LEVEL       silent, error, info (default) or debug\n"
+	"  --trace                 print every Wayland message, both directions\n"
 	"  --no-sandbox            do not sandbox the context (debugging only)\n"
 	"  --sandbox-debug         report a forbidden syscall by name instead of dying\n"
 	"  --require-landlock      refuse to run on a kernel without Landlock\n"
-	"  --print-seccomp         print the syscall allowlist and exit\n"
 	"  --probe                 print capabilities and exit\n"
+	"  --print-policy [VM]     print the policy a VM gets and exit\n"
+	"  --print-seccomp         print the syscall allowlist and exit\n"
 	"  -h, --help              show this help\n"
 	"  --version               show the version\n";
+
+struct daemon_options {
+	int backend_fd;
+	const char *vm;
+	const char *display;
+	const char *config_path;
+	bool trace;
+	struct sandbox_options sandbox;
+	const char *test_syscall;
+	struct config config;
+};
 
 static bool valid_vm_name(const char *name) {
 	size_t len = strlen(name);
@@ -67,9 +84,76 @@ static int print_probe(void) {
 	return 0;
 }
 
+/* Runs one context on @backend_fd: sandbox, event loop, context. Takes the fds. */
+static int serve_context(void *data, int backend_fd, int comp_fd, const char *comp_error) {
+	struct daemon_options *o = data;
+	if (comp_fd < 0) {
+		// Not fatal yet: a PROBE HELLO needs no compositor.
+		cw_log(CW_LOG_DEBUG, "Compositor: %s", comp_error);
+	}
+	// Everything that needs the file system or new sockets is done: from
+	// here on the process can reach only the fds it holds.
+	int keep[2] = {backend_fd, comp_fd};
+	o->sandbox.keep_fds = keep;
+	o->sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
+	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
+	struct sandbox_report report;
+	char error[256];
+	if (!sandbox_isolate(&o->sandbox, &report, error, sizeof(error))) {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
+		fd_close(&backend_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	struct wl_event_loop *loop = wl_event_loop_create();
+	if (loop == NULL) {
+		cw_log(CW_LOG_ERROR, "Cannot create the event loop");
+		fd_close(&backend_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	struct context_options opts = {
+		.backend_fd = backend_fd,
+		.compositor_fd = comp_fd,
+		.compositor_error = comp_error,
+		.vm_name = o->vm,
+		.trace = o->trace,
+		.config = &o->config,
+	};
+	struct context *ctx = context_create(loop, &opts);
+	if (ctx == NULL) {
+		wl_event_loop_destroy(loop);
+		return CONTEXT_EXIT_ERROR;
+	}
+	if (!sandbox_lock(&o->sandbox, &report, error, sizeof(error))) {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
+		context_destroy(ctx);
+		wl_event_loop_destroy(loop);
+		return CONTEXT_EXIT_ERROR;
+	}
+	if (o->sandbox.enabled) {
+		cw_log(CW_LOG_DEBUG,
+		       "Sandbox: namespaces %s, PID namespace %s, Landlock ABI %d, seccomp %s (%zu "
+		       "syscalls)",
+		       report.namespaces ? "on" : "off", report.pid_namespace ? "on" : "off",
+		       report.landlock_abi, report.seccomp ? "on" : "off", report.syscalls);
+	}
+	if (o->test_syscall != NULL && !sandbox_call_forbidden(o->test_syscall)) {
+		cw_log(CW_LOG_ERROR, "--test-forbidden-syscall: unknown syscall %s",
+		       o->test_syscall);
+	}
+	int code = context_run(ctx);
+	context_destroy(ctx);
+	wl_event_loop_destroy(loop);
+	return code;
+}
+
 int main(int argc, char *argv[]) {
 	enum {
 		OPT_FD = 256,
+		OPT_SERVICE,
+		OPT_SOCKET,
+		OPT_ALLOW_UID,
 		OPT_VM,
 		OPT_DISPLAY,
 		OPT_LOG,
@@ -86,6 +170,9 @@ int main(int argc, char *argv[]) {
 	};
 	static const struct option long_opts[] = {
 		{"fd", required_argument, NULL, OPT_FD},
+		{"service", no_argument, NULL, OPT_SERVICE},
+		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
 		{"vm", required_argument, NULL, OPT_VM},
 		{"wayland-display", required_argument, NULL, OPT_DISPLAY},
 		{"log-level", required_argument, NULL, OPT_LOG},
@@ -103,11 +190,9 @@ int main(int argc, char *argv[]) {
 		{"test-forbidden-syscall", required_argument, NULL, OPT_TEST_SYSCALL},
 		{0},
 	};
-	int backend_fd = -1;
-	const char *vm = NULL, *display = NULL, *config_path = NULL;
-	bool trace = false, probe = false, print_policy = false;
-	struct sandbox_options sandbox = {.enabled = true};
-	const char *test_syscall = NULL;
+	static struct daemon_options o = {.backend_fd = -1, .sandbox = {.enabled = true}};
+	struct service_options svc = {.max_children = 256, .serve = serve_context, .data = &o};
+	bool probe = false, print_policy = false, service = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -118,7 +203,24 @@ int main(int argc, char *argv[]) {
 				fprintf(stderr, "crosswayd: --fd needs a file descriptor number\n");
 				return CONTEXT_EXIT_USAGE;
 			}
-			backend_fd = (int)v;
+			o.backend_fd = (int)v;
+			break;
+		}
+		case OPT_SERVICE:
+			service = true;
+			break;
+		case OPT_SOCKET:
+			svc.socket_path = optarg;
+			break;
+		case OPT_ALLOW_UID: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 0 ||
+			    svc.allowed_count == SERVICE_MAX_ALLOWED_UIDS) {
+				fprintf(stderr, "crosswayd: --allow-uid needs a numeric uid\n");
+				return CONTEXT_EXIT_USAGE;
+			}
+			svc.allowed_uids[svc.allowed_count++] = (uid_t)v;
 			break;
 		}
 		case OPT_VM:
@@ -127,10 +229,10 @@ int main(int argc, char *argv[]) {
 						"[A-Za-z0-9._-] please\n");
 				return CONTEXT_EXIT_USAGE;
 			}
-			vm = optarg;
+			o.vm = optarg;
 			break;
 		case OPT_DISPLAY:
-			display = optarg;
+			o.display = optarg;
 			break;
 		case OPT_LOG: {
 			enum cw_log_level level;
@@ -143,7 +245,7 @@ int main(int argc, char *argv[]) {
 			break;
 		}
 		case OPT_TRACE:
-			trace = true;
+			o.trace = true;
 			break;
 		case OPT_PROBE:
 			probe = true;
@@ -155,25 +257,25 @@ int main(int argc, char *argv[]) {
 			printf("crosswayd %s\n", CROSSWAY_VERSION);
 			return 0;
 		case OPT_CONFIG:
-			config_path = optarg;
+			o.config_path = optarg;
 			break;
 		case OPT_PRINT_POLICY:
 			print_policy = true;
 			break;
 		case OPT_NO_SANDBOX:
-			sandbox.enabled = false;
+			o.sandbox.enabled = false;
 			break;
 		case OPT_SANDBOX_DEBUG:
-			sandbox.debug = true;
+			o.sandbox.debug = true;
 			break;
 		case OPT_REQUIRE_LANDLOCK:
-			sandbox.require_landlock = true;
+			o.sandbox.require_landlock = true;
 			break;
 		case OPT_PRINT_SECCOMP:
 			sandbox_print_rules(stdout);
 			return 0;
 		case OPT_TEST_SYSCALL:
-			test_syscall = optarg;
+			o.test_syscall = optarg;
 			break;
 		default:
 			fputs(usage, stderr);
@@ -181,7 +283,7 @@ int main(int argc, char *argv[]) {
 		}
 	}
 	if (print_policy && optind < argc) {
-		vm = argv[optind++];
+		o.vm = argv[optind++];
 	}
 	if (optind < argc) {
 		fprintf(stderr, "crosswayd: unexpected argument '%s'\n", argv[optind]);
@@ -192,92 +294,39 @@ int main(int argc, char *argv[]) {
 	}
 	// The whole policy file is read now: later the sandbox closes the file
 	// system, and the VM's section is picked when HELLO names it.
-	static struct config config;
 	char config_error[CONFIG_ERROR_MAX];
-	if (!config_load_default(&config, config_path, config_error, sizeof(config_error))) {
+	if (!config_load_default(&o.config, o.config_path, config_error, sizeof(config_error))) {
 		fprintf(stderr, "crosswayd: %s\n", config_error);
 		return CONTEXT_EXIT_USAGE;
 	}
 	if (print_policy) {
 		struct policy_config pc;
-		config_policy_for(&config, vm ? vm : "vm", &pc);
-		printf("# from %s\n", config.path[0] ? config.path : "the built-in defaults");
+		config_policy_for(&o.config, o.vm ? o.vm : "vm", &pc);
+		printf("# from %s\n", o.config.path[0] ? o.config.path : "the built-in defaults");
 		config_print(&pc, stdout);
 		return 0;
 	}
-	if (backend_fd < 0) {
-		fputs(usage, stderr);
+	if (service == (o.backend_fd >= 0)) {
+		fputs(service ? "crosswayd: --service and --fd do not mix\n" : usage, stderr);
 		return CONTEXT_EXIT_USAGE;
 	}
-	if (fcntl(backend_fd, F_GETFD) < 0) {
-		fprintf(stderr, "crosswayd: --fd %d is not an open file descriptor\n", backend_fd);
-		return CONTEXT_EXIT_USAGE;
-	}
-	fd_set_cloexec(backend_fd);
 	// A peer that goes away must give EPIPE, not kill us.
 	signal(SIGPIPE, SIG_IGN);
-	if (vm != NULL) {
-		cw_log_set_tag(vm);
+	if (o.vm != NULL) {
+		cw_log_set_tag(o.vm);
 	}
 	cw_log_capture_wayland();
-
+	if (service) {
+		svc.display = o.display;
+		return service_run(&svc);
+	}
+	if (fcntl(o.backend_fd, F_GETFD) < 0) {
+		fprintf(stderr, "crosswayd: --fd %d is not an open file descriptor\n",
+			o.backend_fd);
+		return CONTEXT_EXIT_USAGE;
+	}
+	fd_set_cloexec(o.backend_fd);
 	char comp_error[256] = "";
-	int comp_fd = compositor_connect(display, comp_error, sizeof(comp_error));
-	if (comp_fd < 0) {
-		// Not fatal yet: a PROBE HELLO needs no compositor.
-		cw_log(CW_LOG_DEBUG, "Compositor: %s", comp_error);
-	}
-
-	// Everything that needs the file system or new sockets is done: from
-	// here on the process can reach only the fds it holds.
-	int keep[2] = {backend_fd, comp_fd};
-	sandbox.keep_fds = keep;
-	sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
-	struct sandbox_report report;
-	char sandbox_error[256];
-	if (!sandbox_isolate(&sandbox, &report, sandbox_error, sizeof(sandbox_error))) {
-		cw_log(CW_LOG_ERROR, "Sandbox: %s", sandbox_error);
-		return CONTEXT_EXIT_ERROR;
-	}
-
-	struct wl_event_loop *loop = wl_event_loop_create();
-	if (loop == NULL) {
-		cw_log(CW_LOG_ERROR, "Cannot create the event loop");
-		fd_close(&backend_fd);
-		fd_close(&comp_fd);
-		return CONTEXT_EXIT_ERROR;
-	}
-	struct context_options opts = {
-		.backend_fd = backend_fd,
-		.compositor_fd = comp_fd,
-		.compositor_error = comp_error,
-		.vm_name = vm,
-		.trace = trace,
-		.config = &config,
-	};
-	struct context *ctx = context_create(loop, &opts);
-	if (ctx == NULL) {
-		wl_event_loop_destroy(loop);
-		return CONTEXT_EXIT_ERROR;
-	}
-	if (!sandbox_lock(&sandbox, &report, sandbox_error, sizeof(sandbox_error))) {
-		cw_log(CW_LOG_ERROR, "Sandbox: %s", sandbox_error);
-		context_destroy(ctx);
-		wl_event_loop_destroy(loop);
-		return CONTEXT_EXIT_ERROR;
-	}
-	if (sandbox.enabled) {
-		cw_log(CW_LOG_DEBUG,
-		       "Sandbox: namespaces %s, PID namespace %s, Landlock ABI %d, seccomp %s (%zu "
-		       "syscalls)",
-		       report.namespaces ? "on" : "off", report.pid_namespace ? "on" : "off",
-		       report.landlock_abi, report.seccomp ? "on" : "off", report.syscalls);
-	}
-	if (test_syscall != NULL && !sandbox_call_forbidden(test_syscall)) {
-		cw_log(CW_LOG_ERROR, "--test-forbidden-syscall: unknown syscall %s", test_syscall);
-	}
-	int code = context_run(ctx);
-	context_destroy(ctx);
-	wl_event_loop_destroy(loop);
-	return code;
+	int comp_fd = compositor_connect(o.display, comp_error, sizeof(comp_error));
+	return serve_context(&o, o.backend_fd, comp_fd, comp_error);
 }

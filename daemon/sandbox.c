@@ -185,6 +185,8 @@ bool sandbox_isolate(const struct sandbox_options *opts, struct sandbox_report *
 		     size_t err_cap) {
 	*report = (struct sandbox_report){0};
 	if (!opts->enabled) {
+		// Not sandboxing is no reason to hold fds we were not meant to.
+		close_other_fds(opts->keep_fds, opts->keep_count);
 		return true;
 	}
 	set_limit(RLIMIT_NOFILE, opts->max_fds ? opts->max_fds : 4352);
