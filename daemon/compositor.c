@@ -11,13 +11,12 @@
 #include "daemon/compositor.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
+#include "daemon/sock.h"
 #include "wire/crossway-backend.h"
 #include "wire/limits.h"
 
 /* Bytes read per recvmsg; whole messages are taken out right after. */
 #define READ_CHUNK 65536
-/* fds one recvmsg can bring: libwayland sends at most 28 per sendmsg. */
-#define RECV_FDS 64
 
 int compositor_connect(const char *name, char *err, size_t err_cap) {
 	if (name == NULL) {
@@ -95,68 +94,24 @@ static void fail(struct compositor *c, const char *error) {
 
 /* Reads once. Returns bytes read, 0 at EOF/error (fail() called), -1 for EAGAIN. */
 static ssize_t read_once(struct compositor *c) {
-	uint8_t *dst = byte_queue_reserve(&c->in, READ_CHUNK);
-	if (dst == NULL) {
-		fail(c, "out of memory for compositor input");
-		return 0;
-	}
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * RECV_FDS)];
-	} control;
-	struct iovec iov = {.iov_base = dst, .iov_len = READ_CHUNK};
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n;
-	do {
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN)) {
+	size_t n;
+	const char *why;
+	switch (sock_recv(c->fd, &c->in, &c->in_fds, READ_CHUNK, &n, &why)) {
+	case SOCK_DONE:
+		c->bytes_in += n;
+		return (ssize_t)n;
+	case SOCK_AGAIN:
 		return -1;
-	}
-	bool overflow = false;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
-			continue;
-		}
-		size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < count; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (!fd_queue_push(&c->in_fds, fd, 0)) {
-				fd_close(&fd);
-				overflow = true;
-			}
-		}
-	}
-	if (n < 0) {
-		char text[128];
-		snprintf(text, sizeof(text), "compositor connection: %s", strerror(errno));
-		fail(c, text);
-		return 0;
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		// Never carry on with fds silently lost: every later message
-		// would get the wrong ones.
-		fail(c, "compositor sent more fds than crossway can receive (control data "
-			"truncated; fd limit reached?)");
-		return 0;
-	}
-	if (overflow) {
-		fail(c, "compositor sent more fds than the queue limit");
-		return 0;
-	}
-	if (n == 0) {
+	case SOCK_EOF:
 		fail(c, NULL);
 		return 0;
+	case SOCK_ERROR:
+		break;
 	}
-	byte_queue_commit(&c->in, (size_t)n);
-	c->bytes_in += (uint64_t)n;
-	return n;
+	char text[160];
+	snprintf(text, sizeof(text), "compositor connection: %s", why ? why : strerror(errno));
+	fail(c, text);
+	return 0;
 }
 
 static int handle_event(int fd, uint32_t mask, void *data) {
@@ -238,75 +193,24 @@ void compositor_finish(struct compositor *c) {
 }
 
 bool compositor_flush(struct compositor *c) {
-	bool was_full = compositor_full(c);
-	while (c->out.len > 0 && !c->closed) {
-		// Send the fds at the head (at most 28) with every byte up to the
-		// message that needs the next fd, so no fd lags its message.
-		size_t nfds = 0;
-		uint64_t end = byte_queue_end(&c->out);
-		while (nfds < c->out_fds.len) {
-			struct fd_queue_entry *e = fd_queue_peek(&c->out_fds, nfds);
-			if (nfds == WAYLAND_MAX_FDS_PER_SENDMSG) {
-				end = e->pos;
-				break;
-			}
-			nfds++;
-		}
-		size_t len = (size_t)(end - c->out.start);
-		if (len == 0) {
-			// The next fds belong to the message at the head: send
-			// them with its first byte.
-			len = c->out.len < 1 ? c->out.len : 1;
-		}
-		union {
-			struct cmsghdr hdr;
-			char buf[CMSG_SPACE(sizeof(int) * WAYLAND_MAX_FDS_PER_SENDMSG)];
-		} control;
-		struct iovec iov = {.iov_base = (void *)byte_queue_data(&c->out), .iov_len = len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (nfds > 0) {
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			for (size_t i = 0; i < nfds; i++) {
-				int fd = fd_queue_peek(&c->out_fds, i)->fd;
-				memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
-			}
-		}
-		ssize_t n;
-		do {
-			n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		} while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			if (errno == EAGAIN) {
-				if (!c->want_write) {
-					c->want_write = true;
-					update_mask(c);
-				}
-				return true;
-			}
-			char text[128];
-			snprintf(text, sizeof(text), "compositor connection: sendmsg: %s",
-				 strerror(errno));
-			fail(c, text);
-			return false;
-		}
-		// Any accepted byte delivers the whole control message.
-		for (size_t i = 0; i < nfds; i++) {
-			fd_queue_drop(&c->out_fds);
-		}
-		byte_queue_consume(&c->out, (size_t)n);
-		c->bytes_out += (uint64_t)n;
+	if (c->closed) {
+		return true;
 	}
-	if (c->want_write) {
-		c->want_write = false;
+	size_t sent;
+	enum sock_result r = sock_send(c->fd, &c->out, &c->out_fds, &sent);
+	c->bytes_out += sent;
+	if (r == SOCK_ERROR) {
+		char text[128];
+		snprintf(text, sizeof(text), "compositor connection: sendmsg: %s", strerror(errno));
+		fail(c, text);
+		return false;
+	}
+	bool waiting = r == SOCK_AGAIN;
+	if (waiting != c->want_write) {
+		c->want_write = waiting;
 		update_mask(c);
 	}
-	if (was_full && c->out.len <= c->out_limit / 2 && c->on_drained) {
+	if (c->out.len <= c->out_limit / 2 && c->on_drained) {
 		c->on_drained(c->data);
 	}
 	return true;

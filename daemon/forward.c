@@ -1,3 +1,6 @@
+/* _GNU_SOURCE: F_ADD_SEALS. */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +66,7 @@ static void drop_guest_fds(struct forward *fw, unsigned n) {
 	for (unsigned i = 0; i < n; i++) {
 		fd_queue_drop(&fw->guest_in_fds);
 	}
+	fw->fds_used += n;
 }
 
 /* Checks the fds a guest request passes (they are ours or the backend's on
@@ -99,6 +103,12 @@ static bool check_guest_fds(struct forward *fw, const uint8_t *msg, uint32_t dow
 					"wl_shm#%" PRIu32 ".create_pool(opcode 0): pool "
 					"size %" PRId32 " outside the fd's %" PRIu64 " bytes",
 					down_id, size, t.size);
+			}
+			// Seal it ourselves when the sender allowed sealing (the
+			// socket front end gets clients' own memfds): pools only grow.
+			if (!t.shrink_sealed && !t.dmabuf &&
+			    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0) {
+				t.shrink_sealed = true;
 			}
 			if (!t.shrink_sealed && !t.dmabuf) {
 				// A pool fd that can shrink can crash a compositor
@@ -197,6 +207,7 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 		return false;
 	}
 	uint64_t pos = byte_queue_end(&comp->out);
+	fw->fds_used += m->fd_count;
 	for (unsigned i = 0; i < m->fd_count; i++) {
 		int fd = fd_queue_pop(&fw->guest_in_fds);
 		if (!fd_queue_push(&comp->out_fds, fd, pos)) {
@@ -257,10 +268,15 @@ bool forward_guest_bytes(struct forward *fw, const uint8_t *data, size_t len,
 }
 
 bool forward_guest_end(struct forward *fw, struct wire_error *err) {
-	if (fw->guest_in.len == 0 && fw->guest_in_fds.len > 0) {
+	// fds are used in order: if fewer were used in this unit than were
+	// carried into it, some carried fds are still waiting a second unit.
+	uint64_t used = fw->fds_used - fw->fds_used_at_end;
+	if (fw->carried_fds > 0 && used < fw->carried_fds) {
 		return wire_error_set(err, "%zu fds were sent with no message to use them",
-				      fw->guest_in_fds.len);
+				      fw->carried_fds - (size_t)used);
 	}
+	fw->carried_fds = fw->guest_in_fds.len;
+	fw->fds_used_at_end = fw->fds_used;
 	return true;
 }
 

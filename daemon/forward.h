@@ -45,11 +45,14 @@ struct forward {
 	struct byte_queue guest_out;   // whole validated messages for the guest
 	struct fd_queue guest_out_fds; // host fds for the guest; pos = message start
 	uint32_t max_message;
-	bool trace;            // print every message (WAYLAND_DEBUG style)
-	uint64_t requests;     // forwarded to the compositor
-	uint64_t events;       // queued to the guest
-	uint64_t dropped;      // valid but not forwarded
-	uint64_t fds_rejected; // compositor messages dropped for a forbidden fd
+	bool trace;               // print every message (WAYLAND_DEBUG style)
+	uint64_t requests;        // forwarded to the compositor
+	uint64_t events;          // queued to the guest
+	uint64_t dropped;         // valid but not forwarded
+	uint64_t fds_rejected;    // compositor messages dropped for a forbidden fd
+	size_t carried_fds;       // guest fds left over at the end of the last unit
+	uint64_t fds_used;        // guest fds consumed by messages, in total
+	uint64_t fds_used_at_end; // fds_used at the end of the last unit
 };
 
 /**
@@ -75,8 +78,11 @@ bool forward_guest_bytes(struct forward *fw, const uint8_t *data, size_t len,
 			 struct wire_error *err);
 
 /**
- * Ends one unit of guest input (a SEND, a socket read): fds left with no
- * message to use them are an error unless a partial message is pending.
+ * Ends one unit of guest input (a SEND, a socket read). fds may arrive one
+ * unit before the message that uses them (a stream cut at a message
+ * boundary, while the sender attached the fds to the start of its batch), so
+ * leftover fds may wait one unit; fds still unused after that were sent with
+ * no message to use them, which is an error.
  */
 bool forward_guest_end(struct forward *fw, struct wire_error *err);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <wayland-server-core.h>
 
 #include "crossway-config.h"
@@ -14,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
 #include "daemon/service.h"
+#include "daemon/socket_front.h"
 #include "wire/cross_domain.h"
 #include "wire/crossway-backend.h"
 #include "wire/limits.h"
@@ -21,6 +23,9 @@
 static const char usage[] =
 	"Usage: crosswayd --fd N [options]     serve one cross-domain context on fd N\n"
 	"       crosswayd --service [options]  serve every backend that connects\n"
+	"       crosswayd --listen PATH --vm NAME [options]\n"
+	"                                      be a Wayland socket for a VMM that connects\n"
+	"                                      its cross-domain channel to a socket path\n"
 	"       crosswayd --probe              print the capabilities a backend gets\n"
 	"\n"
 	"Options:\n"
@@ -28,7 +33,11 @@ static const char usage[] =
 	"  --service               listen on $XDG_RUNTIME_DIR/crossway/backend (or a\n"
 	"                          socket-activated fd) and fork a context per connection\n"
 	"  --socket PATH           --service: listen here instead\n"
-	"  --allow-uid UID         --service: also accept backends run by UID (repeatable)\n"
+	"  --allow-uid UID         --service, --listen: also accept peers run by UID\n"
+	"  --vm-sockets            --service: also listen on $XDG_RUNTIME_DIR/crossway/vm/\n"
+	"                          NAME/wayland-0 for every [vm NAME] of the policy file\n"
+	"  --listen PATH           a Wayland socket (absolute, or in $XDG_RUNTIME_DIR); each\n"
+	"                          client gets its own sandboxed process; needs --vm\n"
 	"  --vm NAME               the VM's name (default: the name in the backend's HELLO)\n"
 	"  --wayland-display NAME  the host compositor (socket name or absolute path; default:\n"
 	"                          WAYLAND_SOCKET, else WAYLAND_DISPLAY, else wayland-0)\n"
@@ -148,11 +157,126 @@ static int serve_context(void *data, int backend_fd, int comp_fd, const char *co
 	return code;
 }
 
+/* Serves one Wayland client of a --listen or per-VM socket. */
+static int serve_socket(void *data, const struct service_listener *listener, int guest_fd,
+			int comp_fd, const char *comp_error) {
+	struct daemon_options *o = data;
+	cw_log_set_tag(listener->vm_name);
+	int keep[2] = {guest_fd, comp_fd};
+	o->sandbox.keep_fds = keep;
+	o->sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
+	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
+	struct sandbox_report report;
+	char error[256];
+	if (!sandbox_isolate(&o->sandbox, &report, error, sizeof(error))) {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
+		fd_close(&guest_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	struct wl_event_loop *loop = wl_event_loop_create();
+	if (loop == NULL) {
+		fd_close(&guest_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	struct socket_front_options opts = {
+		.guest_fd = guest_fd,
+		.compositor_fd = comp_fd,
+		.compositor_error = comp_error,
+		.vm_name = listener->vm_name,
+		.trace = o->trace,
+		.config = &o->config,
+	};
+	struct socket_front *sf = socket_front_create(loop, &opts);
+	if (sf == NULL) {
+		wl_event_loop_destroy(loop);
+		return comp_fd < 0 ? CONTEXT_EXIT_COMPOSITOR : CONTEXT_EXIT_ERROR;
+	}
+	int code = CONTEXT_EXIT_ERROR;
+	if (sandbox_lock(&o->sandbox, &report, error, sizeof(error))) {
+		code = socket_front_run(sf);
+	} else {
+		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
+	}
+	socket_front_destroy(sf);
+	wl_event_loop_destroy(loop);
+	return code;
+}
+
+static int serve_backend(void *data, const struct service_listener *listener, int conn_fd,
+			 int comp_fd, const char *comp_error) {
+	(void)listener;
+	return serve_context(data, conn_fd, comp_fd, comp_error);
+}
+
+static bool add_listener(struct service_options *svc, const char *path, int type, const char *vm,
+			 service_serve_func_t serve) {
+	if (svc->listener_count == SERVICE_MAX_LISTENERS) {
+		fprintf(stderr, "crosswayd: too many sockets\n");
+		return false;
+	}
+	struct service_listener *l = &svc->listeners[svc->listener_count++];
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	int n;
+	if (path[0] == '/') {
+		n = snprintf(l->path, sizeof(l->path), "%s", path);
+	} else if (dir != NULL && dir[0] == '/') {
+		n = snprintf(l->path, sizeof(l->path), "%s/%s", dir, path);
+	} else {
+		fprintf(stderr, "crosswayd: XDG_RUNTIME_DIR is not set (needed for %s)\n", path);
+		return false;
+	}
+	if (n < 0 || (size_t)n >= sizeof(l->path)) {
+		fprintf(stderr, "crosswayd: socket path too long: %s\n", path);
+		return false;
+	}
+	l->type = type;
+	snprintf(l->vm_name, sizeof(l->vm_name), "%s", vm ? vm : "");
+	l->serve = serve;
+	return true;
+}
+
+static bool add_listeners(struct service_options *svc, struct daemon_options *o, bool service,
+			  const char *socket_path, const char *listen_path, bool vm_sockets) {
+	char path[108];
+	if (listen_path != NULL) {
+		return add_listener(svc, listen_path, SOCK_STREAM, o->vm, serve_socket);
+	}
+	if (socket_path == NULL && service_socket_activated()) {
+		svc->activated = true;
+		svc->listeners[0] = (struct service_listener){.type = SOCK_SEQPACKET,
+							      .serve = serve_backend};
+		svc->listener_count = 1;
+	} else {
+		if (socket_path == NULL && !service_runtime_path(path, sizeof(path), "backend")) {
+			fprintf(stderr, "crosswayd: XDG_RUNTIME_DIR is not set\n");
+			return false;
+		}
+		if (!add_listener(svc, socket_path ? socket_path : path, SOCK_SEQPACKET, NULL,
+				  serve_backend)) {
+			return false;
+		}
+	}
+	for (size_t i = 1; service && vm_sockets && i < o->config.count; i++) {
+		const char *vm = o->config.sections[i].vm_name;
+		char sub[96];
+		snprintf(sub, sizeof(sub), "vm/%s/wayland-0", vm);
+		if (!service_runtime_path(path, sizeof(path), sub) ||
+		    !add_listener(svc, path, SOCK_STREAM, vm, serve_socket)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 int main(int argc, char *argv[]) {
 	enum {
 		OPT_FD = 256,
 		OPT_SERVICE,
 		OPT_SOCKET,
+		OPT_LISTEN,
+		OPT_VM_SOCKETS,
 		OPT_ALLOW_UID,
 		OPT_VM,
 		OPT_DISPLAY,
@@ -172,6 +296,8 @@ int main(int argc, char *argv[]) {
 		{"fd", required_argument, NULL, OPT_FD},
 		{"service", no_argument, NULL, OPT_SERVICE},
 		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"vm-sockets", no_argument, NULL, OPT_VM_SOCKETS},
 		{"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
 		{"vm", required_argument, NULL, OPT_VM},
 		{"wayland-display", required_argument, NULL, OPT_DISPLAY},
@@ -191,8 +317,9 @@ int main(int argc, char *argv[]) {
 		{0},
 	};
 	static struct daemon_options o = {.backend_fd = -1, .sandbox = {.enabled = true}};
-	struct service_options svc = {.max_children = 256, .serve = serve_context, .data = &o};
-	bool probe = false, print_policy = false, service = false;
+	static struct service_options svc = {.max_children = 256, .data = &o};
+	bool probe = false, print_policy = false, service = false, vm_sockets = false;
+	const char *socket_path = NULL, *listen_path = NULL;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -210,7 +337,13 @@ int main(int argc, char *argv[]) {
 			service = true;
 			break;
 		case OPT_SOCKET:
-			svc.socket_path = optarg;
+			socket_path = optarg;
+			break;
+		case OPT_LISTEN:
+			listen_path = optarg;
+			break;
+		case OPT_VM_SOCKETS:
+			vm_sockets = true;
 			break;
 		case OPT_ALLOW_UID: {
 			char *end;
@@ -306,8 +439,14 @@ int main(int argc, char *argv[]) {
 		config_print(&pc, stdout);
 		return 0;
 	}
-	if (service == (o.backend_fd >= 0)) {
-		fputs(service ? "crosswayd: --service and --fd do not mix\n" : usage, stderr);
+	int modes = service + (o.backend_fd >= 0) + (listen_path != NULL);
+	if (modes != 1) {
+		fputs(modes ? "crosswayd: --fd, --service and --listen do not mix\n" : usage,
+		      stderr);
+		return CONTEXT_EXIT_USAGE;
+	}
+	if (listen_path != NULL && o.vm == NULL) {
+		fputs("crosswayd: --listen needs --vm NAME (it labels the windows)\n", stderr);
 		return CONTEXT_EXIT_USAGE;
 	}
 	// A peer that goes away must give EPIPE, not kill us.
@@ -316,8 +455,11 @@ int main(int argc, char *argv[]) {
 		cw_log_set_tag(o.vm);
 	}
 	cw_log_capture_wayland();
-	if (service) {
+	if (service || listen_path != NULL) {
 		svc.display = o.display;
+		if (!add_listeners(&svc, &o, service, socket_path, listen_path, vm_sockets)) {
+			return CONTEXT_EXIT_USAGE;
+		}
 		return service_run(&svc);
 	}
 	if (fcntl(o.backend_fd, F_GETFD) < 0) {

@@ -23,31 +23,42 @@
 /* systemd's socket activation: the first passed fd. */
 #define LISTEN_FDS_START 3
 
+struct listening {
+	struct service *svc;
+	const struct service_listener *listener;
+	int fd;            // owned
+	bool created_path; // we bound the socket (and unlink it at the end)
+	struct wl_event_source *source;
+};
+
 struct service {
 	const struct service_options *opts;
 	struct wl_event_loop *loop;
-	int listen_fd; // owned
-	char path[108];
-	bool created_path; // we bound the socket (and unlink it at the end)
+	struct listening listening[SERVICE_MAX_LISTENERS];
+	size_t count;
 	pid_t *children;
 	unsigned child_count;
 	bool stopping;
 };
 
-bool service_default_path(char *buf, size_t cap) {
+bool service_runtime_path(char *buf, size_t cap, const char *sub) {
 	const char *dir = getenv("XDG_RUNTIME_DIR");
 	if (dir == NULL || dir[0] != '/') {
 		return false;
 	}
-	int n = snprintf(buf, cap, "%s/crossway/backend", dir);
+	int n = snprintf(buf, cap, "%s/crossway/%s", dir, sub);
 	return n > 0 && (size_t)n < cap;
 }
 
-/* Takes a socket from systemd (LISTEN_FDS=1, LISTEN_PID=us), or -1. */
-static int activated_fd(void) {
+bool service_socket_activated(void) {
 	const char *pid = getenv("LISTEN_PID");
 	const char *fds = getenv("LISTEN_FDS");
-	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() || atoi(fds) < 1) {
+	return pid != NULL && fds != NULL && atol(pid) == (long)getpid() && atoi(fds) >= 1;
+}
+
+/* Takes the socket systemd passed (LISTEN_FDS=1, LISTEN_PID=us), or -1. */
+static int activated_fd(void) {
+	if (!service_socket_activated()) {
 		return -1;
 	}
 	unsetenv("LISTEN_PID");
@@ -67,25 +78,26 @@ static int activated_fd(void) {
 	return fd;
 }
 
-static int listen_on(struct service *svc, const char *path) {
+static int listen_on(struct listening *l, const char *path, int type) {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path) >=
 	    (int)sizeof(addr.sun_path)) {
 		cw_log(CW_LOG_ERROR, "Socket path too long: %s", path);
 		return -1;
 	}
-	// The directory holding the socket is private to the user.
+	// The directories holding the socket are private to the user.
 	char dir[sizeof(addr.sun_path)];
 	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
+	for (char *slash = strchr(dir + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		struct stat st;
+		if (stat(dir, &st) != 0 && mkdir(dir, 0700) != 0 && errno != EEXIST) {
 			cw_log_errno(CW_LOG_ERROR, "mkdir %s", dir);
 			return -1;
 		}
+		*slash = '/';
 	}
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		cw_log_errno(CW_LOG_ERROR, "socket");
 		return -1;
@@ -93,8 +105,15 @@ static int listen_on(struct service *svc, const char *path) {
 	// A socket nobody answers on is stale: replace it. One that answers
 	// belongs to a running service.
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-		cw_log(CW_LOG_ERROR, "Another crosswayd service is listening on %s", path);
+		cw_log(CW_LOG_ERROR, "Something is already listening on %s", path);
 		fd_close(&fd);
+		return -1;
+	}
+	// connect() may have changed the socket's state: start over.
+	fd_close(&fd);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		cw_log_errno(CW_LOG_ERROR, "socket");
 		return -1;
 	}
 	unlink(path);
@@ -106,8 +125,7 @@ static int listen_on(struct service *svc, const char *path) {
 		fd_close(&fd);
 		return -1;
 	}
-	snprintf(svc->path, sizeof(svc->path), "%s", path);
-	svc->created_path = true;
+	l->created_path = true;
 	return fd;
 }
 
@@ -147,7 +165,7 @@ static bool allowed(const struct service *svc, uid_t uid) {
 	return false;
 }
 
-static void spawn_child(struct service *svc, int conn) {
+static void spawn_child(struct service *svc, const struct service_listener *listener, int conn) {
 	if (svc->child_count >= svc->opts->max_children) {
 		cw_log(CW_LOG_ERROR, "Refusing a backend: %u contexts already running",
 		       svc->child_count);
@@ -170,23 +188,27 @@ static void spawn_child(struct service *svc, int conn) {
 		if (getppid() != parent) {
 			_exit(1);
 		}
-		fd_close(&svc->listen_fd);
+		for (size_t i = 0; i < svc->count; i++) {
+			fd_close(&svc->listening[i].fd);
+		}
 		// Signals the parent's event loop blocked must work again.
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		signal(SIGCHLD, SIG_DFL);
-		int code = svc->opts->serve(svc->opts->data, conn, comp, comp_error);
+		int code = listener->serve(svc->opts->data, listener, conn, comp, comp_error);
 		_exit(code);
 	}
 	fd_close(&conn);
 	fd_close(&comp);
 	svc->children[svc->child_count++] = pid;
-	cw_log(CW_LOG_INFO, "Backend connected: context process %d", (int)pid);
+	cw_log(CW_LOG_INFO, "%s connected: context process %d",
+	       listener->type == SOCK_SEQPACKET ? "Backend" : "Wayland client", (int)pid);
 }
 
 static int handle_accept(int fd, uint32_t mask, void *data) {
-	struct service *svc = data;
+	struct listening *l = data;
+	struct service *svc = l->svc;
 	for (;;) {
 		int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
@@ -203,12 +225,13 @@ static int handle_accept(int fd, uint32_t mask, void *data) {
 			continue;
 		}
 		if (!allowed(svc, cred.uid)) {
-			cw_log(CW_LOG_ERROR, "Refusing a backend from uid %u (pid %d): not allowed",
+			cw_log(CW_LOG_ERROR,
+			       "Refusing a connection from uid %u (pid %d): not allowed",
 			       (unsigned)cred.uid, (int)cred.pid);
 			fd_close(&conn);
 			continue;
 		}
-		spawn_child(svc, conn);
+		spawn_child(svc, l->listener, conn);
 	}
 }
 
@@ -260,42 +283,44 @@ static void stop_children(struct service *svc) {
 	svc->child_count = 0;
 }
 
-int service_run(const struct service_options *opts) {
-	struct service svc = {.opts = opts, .listen_fd = -1};
+int service_run(struct service_options *opts) {
+	struct service svc = {.opts = opts};
 	int code = 1;
 	svc.children = calloc(opts->max_children ? opts->max_children : 1, sizeof(pid_t));
 	svc.loop = wl_event_loop_create();
-	if (svc.children == NULL || svc.loop == NULL) {
+	if (svc.children == NULL || svc.loop == NULL || opts->listener_count == 0) {
 		goto out;
 	}
-	svc.listen_fd = opts->socket_path ? -1 : activated_fd();
-	if (svc.listen_fd < 0) {
-		char path[108];
-		if (opts->socket_path) {
-			snprintf(path, sizeof(path), "%s", opts->socket_path);
-		} else if (!service_default_path(path, sizeof(path))) {
-			cw_log(CW_LOG_ERROR, "XDG_RUNTIME_DIR is not set: no place for the socket");
+	for (size_t i = 0; i < opts->listener_count; i++) {
+		struct listening *l = &svc.listening[svc.count++];
+		const struct service_listener *sl = &opts->listeners[i];
+		*l = (struct listening){.svc = &svc, .listener = sl, .fd = -1};
+		l->fd = i == 0 && opts->activated ? activated_fd()
+						  : listen_on(l, sl->path, sl->type);
+		if (l->fd < 0) {
 			goto out;
 		}
-		svc.listen_fd = listen_on(&svc, path);
-		if (svc.listen_fd < 0) {
+		fd_set_nonblock(l->fd);
+		l->source = wl_event_loop_add_fd(svc.loop, l->fd, WL_EVENT_READABLE, handle_accept,
+						 l);
+		if (l->source == NULL) {
 			goto out;
 		}
+		cw_log(CW_LOG_INFO, "Listening for %s on %s%s%s",
+		       sl->type == SOCK_SEQPACKET ? "backends" : "Wayland clients",
+		       sl->path[0] ? sl->path : "the activated fd 3",
+		       sl->vm_name[0] ? " for VM " : "", sl->vm_name);
 	}
-	fd_set_nonblock(svc.listen_fd);
-	struct wl_event_source *sources[4] = {
-		wl_event_loop_add_fd(svc.loop, svc.listen_fd, WL_EVENT_READABLE, handle_accept,
-				     &svc),
+	struct wl_event_source *sources[3] = {
 		wl_event_loop_add_signal(svc.loop, SIGCHLD, handle_sigchld, &svc),
 		wl_event_loop_add_signal(svc.loop, SIGTERM, handle_stop, &svc),
 		wl_event_loop_add_signal(svc.loop, SIGINT, handle_stop, &svc),
 	};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (sources[i] == NULL) {
 			goto out;
 		}
 	}
-	cw_log(CW_LOG_INFO, "Listening for backends on %s", svc.path[0] ? svc.path : "fd 3");
 	notify_ready();
 	while (!svc.stopping) {
 		if (wl_event_loop_dispatch(svc.loop, -1) < 0 && errno != EINTR) {
@@ -306,10 +331,12 @@ int service_run(const struct service_options *opts) {
 	stop_children(&svc);
 	code = 0;
 out:
-	if (svc.created_path) {
-		unlink(svc.path);
+	for (size_t i = 0; i < svc.count; i++) {
+		if (svc.listening[i].created_path) {
+			unlink(svc.listening[i].listener->path);
+		}
+		fd_close(&svc.listening[i].fd);
 	}
-	fd_close(&svc.listen_fd);
 	if (svc.loop) {
 		wl_event_loop_destroy(svc.loop);
 	}
