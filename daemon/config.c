@@ -205,6 +205,15 @@ static bool set_key(struct parser *p, struct policy_config *pc, const char *key,
 		return true;
 	} else if (strcmp(key, "primary-selection") == 0) {
 		return parse_bool(p, key, v, &pc->primary_selection);
+	} else if (strcmp(key, "unsealed-shm") == 0) {
+		if (strcmp(v, "allow") == 0) {
+			pc->refuse_unsealed_shm = false;
+		} else if (strcmp(v, "refuse") == 0) {
+			pc->refuse_unsealed_shm = true;
+		} else {
+			return perr(p, "unsealed-shm: allow or refuse, not \"%s\"", v);
+		}
+		return true;
 	} else if (strcmp(key, "server-side-decorations") == 0) {
 		return parse_bool(p, key, v, &pc->server_side_decorations);
 	} else if (strcmp(key, "security-context") == 0) {
@@ -444,6 +453,7 @@ void config_print(const struct policy_config *pc, FILE *out) {
 	fprintf(out, "clipboard = %s\n", clip[pc->clipboard]);
 	fprintf(out, "primary-selection = %s\n", pc->primary_selection ? "yes" : "no");
 	fprintf(out, "server-side-decorations = %s\n", pc->server_side_decorations ? "yes" : "no");
+	fprintf(out, "unsealed-shm = %s\n", pc->refuse_unsealed_shm ? "refuse" : "allow");
 	fprintf(out, "security-context = %s\n", secctx[pc->secctx]);
 	fprintf(out, "security-context-app-id = %s\n", pc->secctx_app_id);
 	fprintf(out, "max-message-bytes = %" PRIu32 "\n", l->max_message);

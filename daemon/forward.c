@@ -112,12 +112,16 @@ static bool check_guest_fds(struct forward *fw, const uint8_t *msg, uint32_t dow
 			}
 			if (!t.shrink_sealed && !t.dmabuf) {
 				// A pool fd that can shrink can crash a compositor
-				// without a SIGBUS handler.
-				return wire_error_set(err,
-						      "wl_shm#%" PRIu32
-						      ".create_pool(opcode 0): the fd "
-						      "is not sealed against shrinking",
-						      down_id);
+				// without a SIGBUS handler; policy decides.
+				if (fw->policy.config->refuse_unsealed_shm) {
+					return wire_error_set(
+						err,
+						"wl_shm#%" PRIu32
+						".create_pool(opcode 0): the fd is not "
+						"sealed against shrinking",
+						down_id);
+				}
+				fw->unsealed_pools++;
 			}
 		}
 		(void)msg;

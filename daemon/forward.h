@@ -53,6 +53,7 @@ struct forward {
 	size_t carried_fds;       // guest fds left over at the end of the last unit
 	uint64_t fds_used;        // guest fds consumed by messages, in total
 	uint64_t fds_used_at_end; // fds_used at the end of the last unit
+	uint64_t unsealed_pools;  // shm pools whose fd could not be sealed
 };
 
 /**

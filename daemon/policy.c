@@ -194,9 +194,20 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 	if (rule->max_version != 0 && cap > rule->max_version) {
 		cap = rule->max_version;
 	}
-	if (find_global(p, name) != NULL) {
-		wire_error_set(err, "compositor advertised global name %" PRIu32 " twice", name);
-		return POLICY_FAIL;
+	// Every registry object hears of every global: count them.
+	struct policy_global *known = find_global(p, name);
+	if (known != NULL) {
+		if (known->interface != iface) {
+			wire_error_set(err,
+				       "compositor advertised global %" PRIu32 " as %s and as %s",
+				       name, known->interface->name, iface->name);
+			return POLICY_FAIL;
+		}
+		known->refs++;
+		if (cap != version) {
+			set_arg(msg, 2, cap);
+		}
+		return POLICY_PASS;
 	}
 	if (p->global_count == p->global_cap) {
 		if (p->global_cap >= MAX_GLOBALS) {
@@ -214,7 +225,7 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 		p->global_cap = n;
 	}
 	p->globals[p->global_count++] = (struct policy_global){
-		.name = name, .interface = iface, .version = cap};
+		.name = name, .interface = iface, .version = cap, .refs = 1};
 	if (cap != version) {
 		set_arg(msg, 2, cap);
 	}
@@ -226,7 +237,9 @@ static enum policy_verdict registry_global_remove(struct policy *p, struct polic
 	if (g == NULL) {
 		return POLICY_DROP; // a global the guest never saw
 	}
-	*g = p->globals[--p->global_count];
+	if (--g->refs == 0) {
+		*g = p->globals[--p->global_count];
+	}
 	return POLICY_PASS;
 }
 

@@ -76,6 +76,7 @@ struct policy_config {
 	enum policy_clipboard clipboard;
 	bool primary_selection;
 	bool server_side_decorations; // ask for them whenever the compositor can
+	bool refuse_unsealed_shm;     // refuse shm pools whose fd cannot be sealed
 	enum policy_secctx secctx;
 	char secctx_app_id[POLICY_NAME_MAX]; // may hold {vm}
 	struct policy_limits limits;
@@ -93,6 +94,7 @@ struct policy_global {
 	uint32_t name;
 	const struct proto_interface *interface;
 	uint32_t version; // the capped version advertised
+	uint32_t refs;    // registries that were told about it and not told it went
 };
 
 /**
