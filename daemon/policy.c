@@ -16,11 +16,13 @@
 /* Object roles the policy tracks (struct object.tag). */
 enum policy_tag {
 	TAG_NONE = 0,
-	TAG_POOL,           // aux: fd size << 32 | pool size
-	TAG_BUFFER,         // aux: height << 32 | width (0 when unknown)
-	TAG_SURFACE,        // data: struct policy_surface
-	TAG_TOPLEVEL,       // counts towards max_toplevels
-	TAG_OFFER_WITHHELD, // a selection offer the guest may not read
+	TAG_POOL,             // aux: fd size << 32 | pool size
+	TAG_BUFFER,           // aux: height << 32 | width (0 when unknown)
+	TAG_SURFACE,          // data: struct policy_surface
+	TAG_TOPLEVEL,         // counts towards max_toplevels
+	TAG_OFFER_WITHHELD,   // a selection offer the guest may not read
+	TAG_XDG_SURFACE,      // aux: its wl_surface's upstream id
+	TAG_GUEST_DECORATION, // a zxdg_toplevel_decoration_v1 of the guest's
 };
 
 struct policy_surface {
@@ -29,12 +31,22 @@ struct policy_surface {
 	uint32_t damage_rects;                // since the last commit
 	bool excess_buffer;                   // damage_buffer rects folded into a box
 	bool excess_surface;                  // damage rects folded into a box
+	uint32_t toplevel_up;                 // the xdg_toplevel of this surface, or 0
+	uint32_t decoration_up;               // crossway's own decoration for it, or 0
+	bool initial_commit;                  // the toplevel's first commit went out
 #if HAVE_PIXMAN
 	pixman_region32_t box_buffer, box_surface;
 #else
 	int64_t box_buffer[4], box_surface[4]; // x1, y1, x2, y2
 #endif
 };
+
+static struct policy_surface *surface_by_up(struct policy *p, uint32_t up);
+static bool append_original(struct policy_msg *msg, size_t *at);
+static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+				size_t *at);
+static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
+				    struct policy_surface *s, struct wire_error *err);
 
 /* Ordinary application protocols (deny by default, allow these). */
 static const char *const default_allowed[] = {
@@ -182,6 +194,13 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 	uint32_t version = arg(msg, 2);
 	const struct proto_interface *iface = proto_find_interface(iface_name);
 	const struct policy_global_rule *rule = policy_config_find(p->config, iface_name);
+	if (iface == &proto_zxdg_decoration_manager_v1 && p->deco_global == 0 && version > 0) {
+		// crossway asks for server-side decorations with it, whether
+		// the guest may see it or not.
+		p->deco_global = name;
+		p->deco_version = version < iface->version ? version : iface->version;
+		p->deco_registry_up = msg->sender->up_id;
+	}
 	// Never advertise what crossway cannot parse, nor what policy hides.
 	if (iface == NULL || rule == NULL || version == 0 || hidden_by_policy(p, iface)) {
 		p->hidden_globals++;
@@ -385,11 +404,26 @@ static enum policy_verdict toplevel_request(struct policy *p, struct policy_msg 
 					    struct wire_error *err) {
 	const struct policy_config *c = p->config;
 	switch (msg->message->opcode) {
-	case PROTO_XDG_TOPLEVEL_REQ_DESTROY:
+	case PROTO_XDG_TOPLEVEL_REQ_DESTROY: {
 		if (msg->sender->tag == TAG_TOPLEVEL && p->toplevels > 0) {
 			p->toplevels--;
 		}
-		return POLICY_PASS;
+		struct policy_surface *s = surface_by_up(p, (uint32_t)msg->sender->aux);
+		if (s == NULL) {
+			return POLICY_PASS;
+		}
+		s->toplevel_up = 0;
+		if (s->decoration_up == 0) {
+			return POLICY_PASS;
+		}
+		// The decoration must go before its toplevel.
+		size_t at = 0;
+		if (!drop_own_decoration(p, msg, s, &at) || !append_original(msg, &at)) {
+			return fail(msg, err, "cannot encode a decoration request");
+		}
+		msg->rewrite_size = at;
+		return POLICY_REWRITE;
+	}
 	case PROTO_XDG_TOPLEVEL_REQ_SET_TITLE: {
 		const char *title = wayland_args_string(msg->bytes, msg->args, 0);
 		char clean[4096 + 1];
@@ -589,6 +623,11 @@ static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
 	if (s == NULL) {
 		return POLICY_PASS;
 	}
+	if (s->toplevel_up != 0 && !s->initial_commit) {
+		// The initial commit carries no buffer, hence no damage.
+		s->damage_rects = 0;
+		return decorate(p, msg, s, err);
+	}
 	s->damage_rects = 0;
 	if (!s->excess_buffer && !s->excess_surface) {
 		return POLICY_PASS;
@@ -690,6 +729,153 @@ static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_
 }
 
 /* ---------------------------------------------------------------------- */
+/* Server-side decorations                                                */
+
+#define TOPLEVEL_GUEST_DECORATED (1ull << 32) // in a toplevel's aux
+
+#define DECORATION_MODE_SERVER_SIDE 2
+
+/* Appends one request to msg->rewrite at *at. False when it does not fit. */
+static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
+		   const struct proto_interface *iface, uint16_t opcode,
+		   const union wayland_value *values) {
+	size_t n = wayland_msg_encode(msg->rewrite + *at, msg->rewrite_cap - *at, object_up, opcode,
+				      &iface->requests[opcode], values);
+	*at += n;
+	return n > 0;
+}
+
+static bool append_original(struct policy_msg *msg, size_t *at) {
+	if (*at + msg->hdr.size > msg->rewrite_cap) {
+		return false;
+	}
+	memcpy(msg->rewrite + *at, msg->bytes, msg->hdr.size);
+	*at += msg->hdr.size;
+	return true;
+}
+
+static struct policy_surface *surface_by_up(struct policy *p, uint32_t up) {
+	struct object *o = up ? objects_lookup_up(p->objs, up) : NULL;
+	return o != NULL ? surface_of(o) : NULL;
+}
+
+/* Destroys crossway's decoration of a surface's toplevel, in the rewrite. */
+static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+				size_t *at) {
+	if (s == NULL || s->decoration_up == 0) {
+		return true;
+	}
+	uint32_t deco = s->decoration_up;
+	s->decoration_up = 0;
+	struct object *o = objects_lookup_up(p->objs, deco);
+	if (o != NULL) {
+		objects_mark_destroyed(p->objs, o);
+	}
+	return append(msg, at, deco, &proto_zxdg_toplevel_decoration_v1,
+		      PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_DESTROY, NULL);
+}
+
+/*
+ * Before a toplevel's first commit, asks the compositor to draw its frame:
+ * [bind the manager] get_toplevel_decoration, set_mode(server_side), commit.
+ * Returns PASS when there is nothing to add.
+ */
+static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
+				    struct policy_surface *s, struct wire_error *err) {
+	s->initial_commit = true;
+	struct object *toplevel = objects_lookup_up(p->objs, s->toplevel_up);
+	if (!p->config->server_side_decorations || p->deco_global == 0 || toplevel == NULL ||
+	    (toplevel->aux & TOPLEVEL_GUEST_DECORATED)) {
+		return POLICY_PASS;
+	}
+	uint32_t toplevel_up = s->toplevel_up;
+	size_t at = 0;
+	// New objects may move the maps: from here on, ids only.
+	if (p->deco_manager_up == 0) {
+		struct object *m = objects_add_internal(p->objs, &proto_zxdg_decoration_manager_v1,
+							p->deco_version, err);
+		if (m == NULL) {
+			return fail(msg, err, "cannot add a decoration manager: %s", err->text);
+		}
+		p->deco_manager_up = m->up_id;
+		static const char name[] = "zxdg_decoration_manager_v1";
+		union wayland_value bind[4] = {{.u = p->deco_global},
+					       {.bytes = {name, sizeof(name)}},
+					       {.u = p->deco_version},
+					       {.u = p->deco_manager_up}};
+		if (!append(msg, &at, p->deco_registry_up, &proto_wl_registry,
+			    PROTO_WL_REGISTRY_REQ_BIND, bind)) {
+			return fail(msg, err, "cannot encode a decoration request");
+		}
+	}
+	struct object *d = objects_add_internal(p->objs, &proto_zxdg_toplevel_decoration_v1,
+						p->deco_version, err);
+	if (d == NULL) {
+		return fail(msg, err, "cannot add a decoration: %s", err->text);
+	}
+	s->decoration_up = d->up_id;
+	union wayland_value get[2] = {{.u = s->decoration_up}, {.u = toplevel_up}};
+	union wayland_value mode[1] = {{.u = DECORATION_MODE_SERVER_SIDE}};
+	if (!append(msg, &at, p->deco_manager_up, &proto_zxdg_decoration_manager_v1,
+		    PROTO_ZXDG_DECORATION_MANAGER_V1_REQ_GET_TOPLEVEL_DECORATION, get) ||
+	    !append(msg, &at, s->decoration_up, &proto_zxdg_toplevel_decoration_v1,
+		    PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_SET_MODE, mode) ||
+	    !append_original(msg, &at)) {
+		return fail(msg, err, "cannot encode a decoration request");
+	}
+	p->decorations_requested++;
+	msg->rewrite_size = at;
+	return POLICY_REWRITE;
+}
+
+/* The guest's own decoration objects: always server-side. */
+static enum policy_verdict guest_decoration(struct policy *p, struct policy_msg *msg,
+					    struct wire_error *err) {
+	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
+	if (iface == &proto_zxdg_decoration_manager_v1 &&
+	    op == PROTO_ZXDG_DECORATION_MANAGER_V1_REQ_GET_TOPLEVEL_DECORATION) {
+		struct object *toplevel = objects_lookup_up(p->objs, arg(msg, 1));
+		if (msg->created != NULL) {
+			msg->created->tag = TAG_GUEST_DECORATION;
+		}
+		if (toplevel == NULL) {
+			return POLICY_PASS;
+		}
+		toplevel->aux |= TOPLEVEL_GUEST_DECORATED;
+		struct policy_surface *s = surface_by_up(p, (uint32_t)toplevel->aux);
+		if (s == NULL || s->decoration_up == 0) {
+			return POLICY_PASS;
+		}
+		// A toplevel may have one decoration: crossway's goes first.
+		size_t at = 0;
+		if (!drop_own_decoration(p, msg, s, &at) || !append_original(msg, &at)) {
+			return fail(msg, err, "cannot encode a decoration request");
+		}
+		msg->rewrite_size = at;
+		return POLICY_REWRITE;
+	}
+	if (!p->config->server_side_decorations || msg->sender->tag != TAG_GUEST_DECORATION) {
+		return POLICY_PASS;
+	}
+	if (op == PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_SET_MODE &&
+	    arg(msg, 0) != DECORATION_MODE_SERVER_SIDE) {
+		set_arg(msg, 0, DECORATION_MODE_SERVER_SIDE);
+		p->sanitised_total++;
+	} else if (op == PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_UNSET_MODE) {
+		union wayland_value mode[1] = {{.u = DECORATION_MODE_SERVER_SIDE}};
+		size_t at = 0;
+		if (!append(msg, &at, msg->sender->up_id, &proto_zxdg_toplevel_decoration_v1,
+			    PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_SET_MODE, mode)) {
+			return fail(msg, err, "cannot encode a decoration request");
+		}
+		msg->rewrite_size = at;
+		return POLICY_REWRITE;
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Clipboard                                                              */
 
 static uint64_t transfer_cap(const struct policy *p, const char *mime) {
@@ -741,6 +927,12 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	if (iface == &proto_xdg_toplevel) {
 		return toplevel_request(p, msg, err);
 	}
+	if (iface == &proto_xdg_wm_base && op == PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE &&
+	    msg->created != NULL) {
+		msg->created->tag = TAG_XDG_SURFACE;
+		msg->created->aux = arg(msg, 1);
+		return POLICY_PASS;
+	}
 	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL &&
 	    msg->created != NULL) {
 		if (p->toplevels >= p->config->limits.max_toplevels) {
@@ -749,7 +941,20 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		}
 		p->toplevels++;
 		msg->created->tag = TAG_TOPLEVEL;
+		uint32_t surface_up = msg->sender->tag == TAG_XDG_SURFACE
+					      ? (uint32_t)msg->sender->aux
+					      : 0;
+		msg->created->aux = surface_up;
+		struct policy_surface *s = surface_by_up(p, surface_up);
+		if (s != NULL) {
+			s->toplevel_up = msg->created->up_id;
+			s->initial_commit = false;
+		}
 		return POLICY_PASS;
+	}
+	if (iface == &proto_zxdg_decoration_manager_v1 ||
+	    iface == &proto_zxdg_toplevel_decoration_v1) {
+		return guest_decoration(p, msg, err);
 	}
 	if (iface == &proto_wl_shm && op == PROTO_WL_SHM_REQ_CREATE_POOL && msg->created != NULL) {
 		// The pipeline checked size <= the fd's size; remember both.

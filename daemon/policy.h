@@ -111,6 +111,12 @@ struct policy {
 	size_t global_count, global_cap;
 	uint32_t toplevels;
 	struct wl_list surfaces; // struct policy_surface.link, owned
+	// Server-side decorations crossway asks for on the guest's behalf.
+	uint32_t deco_global; // the compositor's zxdg_decoration_manager_v1 name, or 0
+	uint32_t deco_version;
+	uint32_t deco_registry_up; // a registry that announced it
+	uint32_t deco_manager_up;  // crossway's own binding, once made
+	uint64_t decorations_requested;
 	policy_transfer_func_t on_read_transfer;
 	void *hook_data;
 	// Counters, for logs and tests.
