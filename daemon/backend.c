@@ -288,3 +288,43 @@ void backend_set_paused(struct backend *b, bool paused) {
 	b->paused = paused;
 	update_mask(b);
 }
+
+bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello) {
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	if (poll(&pfd, 1, timeout_ms) <= 0 || !(pfd.revents & POLLIN)) {
+		return false;
+	}
+	uint8_t buf[sizeof(struct crossway_backend_hello) + 8];
+	union {
+		struct cmsghdr hdr;
+		char b[CMSG_SPACE(sizeof(int) * BACKEND_MAX_RECV_FDS)];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.b,
+		.msg_controllen = sizeof(control.b),
+	};
+	ssize_t n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	// A peek installs copies of any fds: they are not ours to keep.
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int extra;
+				memcpy(&extra, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				close(extra);
+			}
+		}
+	}
+	struct backend_msg msg;
+	if (n <= 0 || (mh.msg_flags & MSG_TRUNC) ||
+	    !backend_link_decode(buf, (size_t)n, 0, CROSSWAY_BACKEND_MAX_MESSAGE_SIZE,
+				 BACKEND_LINK_TO_CROSSWAYD, &msg, NULL) ||
+	    msg.hdr.type != CROSSWAY_BACKEND_HELLO) {
+		return false;
+	}
+	*hello = msg.hello;
+	return true;
+}

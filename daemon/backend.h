@@ -82,6 +82,14 @@ void backend_set_paused(struct backend *b, bool paused);
 /** Reads and dispatches pending packets now (used after resuming). */
 void backend_dispatch(struct backend *b);
 
+/**
+ * Waits up to @timeout_ms for the first message on a fresh link and, if it
+ * is a valid HELLO, copies it into @hello without consuming it (MSG_PEEK):
+ * whoever serves the link still reads it first. Used to pick the VM's policy
+ * before the compositor connection is made.
+ */
+bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello);
+
 static inline size_t backend_queued(const struct backend *b) {
 	return b->out.len;
 }

@@ -13,7 +13,9 @@
 #include "daemon/context.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
+#include "daemon/backend.h"
 #include "daemon/sandbox.h"
+#include "daemon/secctx.h"
 #include "daemon/service.h"
 #include "daemon/socket_front.h"
 #include "wire/cross_domain.h"
@@ -93,18 +95,48 @@ static int print_probe(void) {
 	return 0;
 }
 
-/* Runs one context on @backend_fd: sandbox, event loop, context. Takes the fds. */
-static int serve_context(void *data, int backend_fd, int comp_fd, const char *comp_error) {
+/*
+ * Connects to the compositor for one context, as the VM's policy says
+ * (through a security context or plainly). @vm may be NULL (no HELLO seen).
+ */
+static void connect_compositor(struct daemon_options *o, const char *vm, uint32_t ctx_id,
+			       struct service_compositor *out) {
+	struct policy_config pc;
+	config_policy_for(&o->config, vm ? vm : "vm", &pc);
+	out->fd = secctx_compositor_connect(o->display, &pc, ctx_id, &out->close_fd, out->error,
+					    sizeof(out->error));
+}
+
+static void service_connect(void *data, const struct service_listener *listener,
+			    const struct crossway_backend_hello *hello, uint32_t ctx_id,
+			    struct service_compositor *out) {
 	struct daemon_options *o = data;
+	if (hello != NULL && (hello->flags & CROSSWAY_BACKEND_HELLO_PROBE)) {
+		snprintf(out->error, sizeof(out->error), "not needed for a probe");
+		return;
+	}
+	const char *vm = listener->vm_name[0] ? listener->vm_name
+			 : o->vm              ? o->vm
+			 : hello != NULL      ? hello->vm_name
+					      : NULL;
+	connect_compositor(o, vm, hello ? hello->ctx_id : ctx_id, out);
+}
+
+/* Runs one context on @backend_fd: sandbox, event loop, context. Takes the fds. */
+static int serve_context(void *data, int backend_fd, struct service_compositor *comp) {
+	struct daemon_options *o = data;
+	int comp_fd = comp->fd;
+	const char *comp_error = comp->error;
 	if (comp_fd < 0) {
 		// Not fatal yet: a PROBE HELLO needs no compositor.
 		cw_log(CW_LOG_DEBUG, "Compositor: %s", comp_error);
 	}
 	// Everything that needs the file system or new sockets is done: from
-	// here on the process can reach only the fds it holds.
-	int keep[2] = {backend_fd, comp_fd};
+	// here on the process can reach only the fds it holds. A security
+	// context's close fd stays open for the life of the process.
+	int keep[3] = {backend_fd, comp_fd, comp->close_fd};
 	o->sandbox.keep_fds = keep;
-	o->sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
+	o->sandbox.keep_count = 3;
 	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
 	struct sandbox_report report;
 	char error[256];
@@ -159,12 +191,14 @@ static int serve_context(void *data, int backend_fd, int comp_fd, const char *co
 
 /* Serves one Wayland client of a --listen or per-VM socket. */
 static int serve_socket(void *data, const struct service_listener *listener, int guest_fd,
-			int comp_fd, const char *comp_error) {
+			struct service_compositor *comp) {
 	struct daemon_options *o = data;
+	int comp_fd = comp->fd;
+	const char *comp_error = comp->error;
 	cw_log_set_tag(listener->vm_name);
-	int keep[2] = {guest_fd, comp_fd};
+	int keep[3] = {guest_fd, comp_fd, comp->close_fd};
 	o->sandbox.keep_fds = keep;
-	o->sandbox.keep_count = comp_fd >= 0 ? 2 : 1;
+	o->sandbox.keep_count = 3;
 	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
 	struct sandbox_report report;
 	char error[256];
@@ -205,9 +239,9 @@ static int serve_socket(void *data, const struct service_listener *listener, int
 }
 
 static int serve_backend(void *data, const struct service_listener *listener, int conn_fd,
-			 int comp_fd, const char *comp_error) {
+			 struct service_compositor *comp) {
 	(void)listener;
-	return serve_context(data, conn_fd, comp_fd, comp_error);
+	return serve_context(data, conn_fd, comp);
 }
 
 static bool add_listener(struct service_options *svc, const char *path, int type, const char *vm,
@@ -317,7 +351,8 @@ int main(int argc, char *argv[]) {
 		{0},
 	};
 	static struct daemon_options o = {.backend_fd = -1, .sandbox = {.enabled = true}};
-	static struct service_options svc = {.max_children = 256, .data = &o};
+	static struct service_options svc = {
+		.max_children = 256, .connect = service_connect, .data = &o};
 	bool probe = false, print_policy = false, service = false, vm_sockets = false;
 	const char *socket_path = NULL, *listen_path = NULL;
 	int opt;
@@ -468,7 +503,19 @@ int main(int argc, char *argv[]) {
 		return CONTEXT_EXIT_USAGE;
 	}
 	fd_set_cloexec(o.backend_fd);
-	char comp_error[256] = "";
-	int comp_fd = compositor_connect(o.display, comp_error, sizeof(comp_error));
-	return serve_context(&o, o.backend_fd, comp_fd, comp_error);
+	// The policy (and with it how to reach the compositor) depends on the
+	// VM that HELLO names: look at it without consuming it.
+	struct crossway_backend_hello hello;
+	bool have_hello = backend_peek_hello(o.backend_fd, 10000, &hello);
+	struct service_compositor comp = {.fd = -1, .close_fd = -1};
+	if (have_hello && (hello.flags & CROSSWAY_BACKEND_HELLO_PROBE)) {
+		snprintf(comp.error, sizeof(comp.error), "not needed for a probe");
+	} else {
+		connect_compositor(&o,
+				   o.vm         ? o.vm
+				   : have_hello ? hello.vm_name
+						: NULL,
+				   have_hello ? hello.ctx_id : 0, &comp);
+	}
+	return serve_context(&o, o.backend_fd, &comp);
 }

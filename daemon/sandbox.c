@@ -71,7 +71,7 @@ static void close_other_fds(const int *keep, size_t count) {
 	int sorted[16];
 	size_t n = 0;
 	for (size_t i = 0; i < count && n < 16; i++) {
-		if (keep[i] > 2) {
+		if (keep[i] > 2) { // -1 entries are skipped too
 			sorted[n++] = keep[i];
 		}
 	}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <wayland-server-core.h>
 
+#include "daemon/backend.h"
 #include "daemon/compositor.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
@@ -31,11 +32,28 @@ struct listening {
 	struct wl_event_source *source;
 };
 
+/* A backend connection waiting for its HELLO (peeked before forking). */
+struct pending {
+	struct service *svc;
+	const struct service_listener *listener;
+	int fd; // owned
+	struct wl_event_source *source;
+	struct wl_event_source *timer;
+	struct wl_list link;
+};
+
+/* Backends connected but not yet said HELLO: bounded, each for a while. */
+#define MAX_PENDING 16
+#define HELLO_TIMEOUT_MS 10000
+
 struct service {
 	const struct service_options *opts;
 	struct wl_event_loop *loop;
 	struct listening listening[SERVICE_MAX_LISTENERS];
 	size_t count;
+	struct wl_list pending; // struct pending.link
+	unsigned pending_count;
+	uint32_t next_ctx_id;
 	pid_t *children;
 	unsigned child_count;
 	bool stopping;
@@ -165,21 +183,23 @@ static bool allowed(const struct service *svc, uid_t uid) {
 	return false;
 }
 
-static void spawn_child(struct service *svc, const struct service_listener *listener, int conn) {
+static void spawn_child(struct service *svc, const struct service_listener *listener, int conn,
+			const struct crossway_backend_hello *hello) {
 	if (svc->child_count >= svc->opts->max_children) {
-		cw_log(CW_LOG_ERROR, "Refusing a backend: %u contexts already running",
+		cw_log(CW_LOG_ERROR, "Refusing a connection: %u contexts already running",
 		       svc->child_count);
 		fd_close(&conn);
 		return;
 	}
-	char comp_error[256] = "";
-	int comp = compositor_connect(svc->opts->display, comp_error, sizeof(comp_error));
+	struct service_compositor comp = {.fd = -1, .close_fd = -1};
+	svc->opts->connect(svc->opts->data, listener, hello, ++svc->next_ctx_id, &comp);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		cw_log_errno(CW_LOG_ERROR, "fork");
 		fd_close(&conn);
-		fd_close(&comp);
+		fd_close(&comp.fd);
+		fd_close(&comp.close_fd);
 		return;
 	}
 	if (pid == 0) {
@@ -191,19 +211,79 @@ static void spawn_child(struct service *svc, const struct service_listener *list
 		for (size_t i = 0; i < svc->count; i++) {
 			fd_close(&svc->listening[i].fd);
 		}
+		struct pending *p;
+		wl_list_for_each(p, &svc->pending, link) {
+			fd_close(&p->fd);
+		}
 		// Signals the parent's event loop blocked must work again.
 		sigset_t all;
 		sigfillset(&all);
 		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		signal(SIGCHLD, SIG_DFL);
-		int code = listener->serve(svc->opts->data, listener, conn, comp, comp_error);
+		int code = listener->serve(svc->opts->data, listener, conn, &comp);
 		_exit(code);
 	}
 	fd_close(&conn);
-	fd_close(&comp);
+	fd_close(&comp.fd);
+	fd_close(&comp.close_fd);
 	svc->children[svc->child_count++] = pid;
 	cw_log(CW_LOG_INFO, "%s connected: context process %d",
 	       listener->type == SOCK_SEQPACKET ? "Backend" : "Wayland client", (int)pid);
+}
+
+static void pending_free(struct pending *p) {
+	if (p->source) {
+		wl_event_source_remove(p->source);
+	}
+	if (p->timer) {
+		wl_event_source_remove(p->timer);
+	}
+	fd_close(&p->fd);
+	wl_list_remove(&p->link);
+	p->svc->pending_count--;
+	free(p);
+}
+
+static int pending_readable(int fd, uint32_t mask, void *data) {
+	struct pending *p = data;
+	struct crossway_backend_hello hello;
+	bool ok = backend_peek_hello(p->fd, 0, &hello);
+	int conn = p->fd;
+	p->fd = -1;
+	struct service *svc = p->svc;
+	const struct service_listener *listener = p->listener;
+	pending_free(p);
+	// Without a valid HELLO the child still gets the link: it tells the
+	// backend what was wrong.
+	spawn_child(svc, listener, conn, ok ? &hello : NULL);
+	return 0;
+}
+
+static int pending_timeout(void *data) {
+	struct pending *p = data;
+	cw_log(CW_LOG_ERROR, "A backend sent no HELLO within %d ms: closed", HELLO_TIMEOUT_MS);
+	pending_free(p);
+	return 0;
+}
+
+/* The policy depends on the VM that HELLO names: peek at it first. */
+static void wait_for_hello(struct service *svc, const struct service_listener *listener, int conn) {
+	struct pending *p = svc->pending_count < MAX_PENDING ? calloc(1, sizeof(*p)) : NULL;
+	if (p == NULL) {
+		cw_log(CW_LOG_ERROR, "Refusing a backend: too many connections without HELLO");
+		fd_close(&conn);
+		return;
+	}
+	*p = (struct pending){.svc = svc, .listener = listener, .fd = conn};
+	wl_list_insert(&svc->pending, &p->link);
+	svc->pending_count++;
+	p->source = wl_event_loop_add_fd(svc->loop, conn, WL_EVENT_READABLE, pending_readable, p);
+	p->timer = wl_event_loop_add_timer(svc->loop, pending_timeout, p);
+	if (p->source == NULL || p->timer == NULL) {
+		pending_free(p);
+		return;
+	}
+	wl_event_source_timer_update(p->timer, HELLO_TIMEOUT_MS);
 }
 
 static int handle_accept(int fd, uint32_t mask, void *data) {
@@ -231,7 +311,11 @@ static int handle_accept(int fd, uint32_t mask, void *data) {
 			fd_close(&conn);
 			continue;
 		}
-		spawn_child(svc, l->listener, conn);
+		if (l->listener->type == SOCK_SEQPACKET) {
+			wait_for_hello(svc, l->listener, conn);
+		} else {
+			spawn_child(svc, l->listener, conn, NULL);
+		}
 	}
 }
 
@@ -285,6 +369,7 @@ static void stop_children(struct service *svc) {
 
 int service_run(struct service_options *opts) {
 	struct service svc = {.opts = opts};
+	wl_list_init(&svc.pending);
 	int code = 1;
 	svc.children = calloc(opts->max_children ? opts->max_children : 1, sizeof(pid_t));
 	svc.loop = wl_event_loop_create();
@@ -331,6 +416,10 @@ int service_run(struct service_options *opts) {
 	stop_children(&svc);
 	code = 0;
 out:
+	while (!wl_list_empty(&svc.pending)) {
+		struct pending *p = wl_container_of(svc.pending.next, p, link);
+		pending_free(p);
+	}
 	for (size_t i = 0; i < svc.count; i++) {
 		if (svc.listening[i].created_path) {
 			unlink(svc.listening[i].listener->path);

@@ -18,13 +18,31 @@
 
 struct service_listener;
 
+struct crossway_backend_hello;
+
+/** The compositor connection made for one child. */
+struct service_compositor {
+	int fd;          // connected socket, or -1
+	int close_fd;    // a security context's close fd to keep open, or -1
+	char error[256]; // why fd is -1
+};
+
 /**
- * Serves one connection in a forked child: @conn_fd and @compositor_fd are
- * the child's (taken); @compositor_error says why compositor_fd is -1.
- * Returns the exit status of the child.
+ * Connects to the compositor for a new connection, in the parent (children
+ * never need socket or connect). @hello is the backend's HELLO (peeked, not
+ * consumed) for backend listeners, NULL for Wayland listeners; @ctx_id
+ * numbers the connection.
+ */
+typedef void (*service_connect_func_t)(void *data, const struct service_listener *listener,
+				       const struct crossway_backend_hello *hello, uint32_t ctx_id,
+				       struct service_compositor *out);
+
+/**
+ * Serves one connection in a forked child: @conn_fd and the compositor fds
+ * are the child's (taken). Returns the exit status of the child.
  */
 typedef int (*service_serve_func_t)(void *data, const struct service_listener *listener,
-				    int conn_fd, int compositor_fd, const char *compositor_error);
+				    int conn_fd, struct service_compositor *comp);
 
 struct service_listener {
 	char path[108];   // socket path; "" for the socket-activated fd 3
@@ -41,7 +59,8 @@ struct service_options {
 	uid_t allowed_uids[SERVICE_MAX_ALLOWED_UIDS]; // besides our own uid
 	size_t allowed_count;
 	unsigned max_children;
-	void *data; // for serve
+	service_connect_func_t connect;
+	void *data; // for connect and serve
 };
 
 /** Runs the service until SIGTERM/SIGINT. Returns the process exit status. */
