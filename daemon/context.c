@@ -1140,6 +1140,11 @@ static int handle_sigterm(int sig, void *data) {
 
 /* ---------------------------------------------------------------------- */
 
+/* The memfd allocator makes linear buffers of the formats it knows. */
+static bool can_allocate(void *data, uint32_t format, uint64_t modifier) {
+	return modifier == IMAGE_MODIFIER_LINEAR && image_format_supported(format);
+}
+
 static void read_transfer_cap(void *data, int fd, uint64_t cap) {
 	struct context *ctx = data;
 	pipes_set_read_cap(&ctx->pipes, fd, cap);
@@ -1170,6 +1175,7 @@ static bool start_serving(struct context *ctx) {
 	ctx->have_fw = true;
 	ctx->fw.trace = ctx->trace;
 	ctx->fw.policy.on_read_transfer = read_transfer_cap;
+	ctx->fw.policy.can_allocate = can_allocate;
 	ctx->fw.policy.hook_data = ctx;
 	return true;
 }

@@ -347,6 +347,10 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	// Adding an object may have moved the maps: find the sender again.
 	sender = objects_lookup_up(fw->objs, hdr->object_id);
 	uint64_t meta[PROTO_MAX_ARGS] = {0};
+	int fds[PROTO_MAX_ARGS];
+	for (unsigned i = 0; i < m->fd_count; i++) {
+		fds[i] = fd_queue_peek(&comp->in_fds, i)->fd;
+	}
 	uint8_t rewrite[WAYLAND_MSG_DEFAULT_MAX_SIZE + REWRITE_SLACK];
 	struct policy_msg pm = {
 		.bytes = dst,
@@ -356,6 +360,7 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 		.message = m,
 		.args = &args,
 		.created = created,
+		.fds = fds,
 		.fd_meta = meta,
 		.rewrite = rewrite,
 		.rewrite_cap = sizeof(rewrite),

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crossway-config.h"
 #include "daemon/fdtype.h"
@@ -23,6 +24,23 @@ enum policy_tag {
 	TAG_OFFER_WITHHELD,   // a selection offer the guest may not read
 	TAG_XDG_SURFACE,      // aux: its wl_surface's upstream id
 	TAG_GUEST_DECORATION, // a zxdg_toplevel_decoration_v1 of the guest's
+	TAG_DMABUF_PARAMS,    // data: struct policy_params
+};
+
+#define DMABUF_MAX_PLANES 4
+#define DRM_FORMAT_MOD_INVALID 0x00ffffffffffffffull
+/* A format table entry is 16 bytes; compositors list a few thousand at most. */
+#define FORMAT_TABLE_MAX_ENTRIES 8192
+
+/* A zwp_linux_buffer_params_v1 being filled in. */
+struct policy_params {
+	struct wl_list link; // policy.dmabuf_params
+	struct {
+		bool set;
+		uint64_t fd_size;
+		uint32_t offset, stride;
+		uint64_t modifier;
+	} planes[DMABUF_MAX_PLANES];
 };
 
 struct policy_surface {
@@ -120,6 +138,7 @@ const struct policy_global_rule *policy_config_find(const struct policy_config *
 void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs) {
 	*p = (struct policy){.config = config, .objs = objs};
 	wl_list_init(&p->surfaces);
+	wl_list_init(&p->dmabuf_params);
 }
 
 static void surface_free(struct policy_surface *s) {
@@ -876,6 +895,223 @@ static enum policy_verdict guest_decoration(struct policy *p, struct policy_msg 
 }
 
 /* ---------------------------------------------------------------------- */
+/* linux-dmabuf                                                           */
+
+static enum policy_verdict params_add(struct policy *p, struct policy_msg *msg,
+				      struct wire_error *err) {
+	struct policy_params *pp = msg->sender->tag == TAG_DMABUF_PARAMS ? msg->sender->data : NULL;
+	uint32_t plane = arg(msg, 1);
+	if (pp == NULL) {
+		return POLICY_PASS;
+	}
+	if (plane >= DMABUF_MAX_PLANES) {
+		return fail(msg, err, "plane index %" PRIu32 " is out of range (0..3)", plane);
+	}
+	if (pp->planes[plane].set) {
+		return fail(msg, err, "plane %" PRIu32 " was already added", plane);
+	}
+	struct fdtype t;
+	if (msg->fds == NULL || !fdtype_classify(msg->fds[0], &t) || t.kind != FDTYPE_MEMORY) {
+		return fail(msg, err, "plane %" PRIu32 ": the fd is not a buffer", plane);
+	}
+	uint64_t modifier = (uint64_t)arg(msg, 4) << 32 | arg(msg, 5);
+	for (int i = 0; i < DMABUF_MAX_PLANES; i++) {
+		if (pp->planes[i].set && pp->planes[i].modifier != modifier) {
+			return fail(msg, err,
+				    "plane %" PRIu32 " has modifier 0x%" PRIx64
+				    ", plane %d 0x%" PRIx64,
+				    plane, modifier, i, pp->planes[i].modifier);
+		}
+	}
+	pp->planes[plane].set = true;
+	pp->planes[plane].fd_size = t.size;
+	pp->planes[plane].offset = arg(msg, 2);
+	pp->planes[plane].stride = arg(msg, 3);
+	pp->planes[plane].modifier = modifier;
+	return POLICY_PASS;
+}
+
+static enum policy_verdict params_create(struct policy *p, struct policy_msg *msg, bool immed,
+					 struct wire_error *err) {
+	struct policy_params *pp = msg->sender->tag == TAG_DMABUF_PARAMS ? msg->sender->data : NULL;
+	unsigned base = immed ? 1 : 0;
+	int32_t width = (int32_t)arg(msg, base), height = (int32_t)arg(msg, base + 1);
+	uint32_t max = p->config->limits.max_dimension;
+	if (width <= 0 || height <= 0 || (uint32_t)width > max || (uint32_t)height > max) {
+		return fail(msg, err, "buffer %" PRId32 "x%" PRId32 " outside 1..%" PRIu32, width,
+			    height, max);
+	}
+	if (pp != NULL) {
+		if (!pp->planes[0].set) {
+			return fail(msg, err, "no plane 0");
+		}
+		bool gap = false;
+		for (int i = 0; i < DMABUF_MAX_PLANES; i++) {
+			if (!pp->planes[i].set) {
+				gap = true;
+				continue;
+			}
+			if (gap) {
+				return fail(msg, err, "plane %d follows a missing plane", i);
+			}
+			// Planes after the first may be subsampled vertically
+			// (NV12, YUV420): check them against half the height.
+			uint64_t rows = i == 0 ? (uint64_t)height : ((uint64_t)height + 1) / 2;
+			uint64_t end = (uint64_t)pp->planes[i].offset +
+				       (uint64_t)pp->planes[i].stride * rows;
+			if (end > pp->planes[i].fd_size) {
+				return fail(msg, err,
+					    "plane %d ends at byte %" PRIu64
+					    ", past its buffer's %" PRIu64,
+					    i, end, pp->planes[i].fd_size);
+			}
+		}
+	}
+	if (immed && msg->created != NULL) {
+		msg->created->tag = TAG_BUFFER;
+		msg->created->aux = (uint64_t)(uint32_t)height << 32 | (uint32_t)width;
+	}
+	return POLICY_PASS;
+}
+
+static enum policy_verdict dmabuf_request(struct policy *p, struct policy_msg *msg,
+					  struct wire_error *err) {
+	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
+	if (iface == &proto_zwp_linux_dmabuf_v1) {
+		if (op == PROTO_ZWP_LINUX_DMABUF_V1_REQ_CREATE_PARAMS && msg->created != NULL) {
+			struct policy_params *pp = calloc(1, sizeof(*pp));
+			if (pp == NULL) {
+				return fail(msg, err, "out of memory");
+			}
+			wl_list_insert(&p->dmabuf_params, &pp->link);
+			msg->created->tag = TAG_DMABUF_PARAMS;
+			msg->created->data = pp;
+		}
+		return POLICY_PASS;
+	}
+	switch (op) {
+	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_DESTROY:
+		if (msg->sender->tag == TAG_DMABUF_PARAMS) {
+			struct policy_params *pp = msg->sender->data;
+			wl_list_remove(&pp->link);
+			free(pp);
+			msg->sender->data = NULL;
+			msg->sender->tag = TAG_NONE;
+		}
+		return POLICY_PASS;
+	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_ADD:
+		return params_add(p, msg, err);
+	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE:
+		return params_create(p, msg, false, err);
+	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE_IMMED:
+		return params_create(p, msg, true, err);
+	}
+	return POLICY_PASS;
+}
+
+/* Keeps a copy of the compositor's format table to filter tranches with. */
+static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg,
+					struct wire_error *err) {
+	uint32_t size = arg(msg, 1);
+	free(p->format_table);
+	p->format_table = NULL;
+	p->format_table_len = 0;
+	if (p->can_allocate == NULL || msg->fds == NULL) {
+		return POLICY_PASS;
+	}
+	struct fdtype t;
+	if (size % 16 != 0 || size / 16 > FORMAT_TABLE_MAX_ENTRIES ||
+	    !fdtype_classify(msg->fds[0], &t) || t.kind != FDTYPE_MEMORY || t.size < size) {
+		wire_error_set(err, "dmabuf feedback format table of %" PRIu32 " bytes is invalid",
+			       size);
+		return POLICY_FAIL;
+	}
+	uint32_t n = size / 16;
+	p->format_table = calloc(n ? n : 1, 2 * sizeof(uint64_t));
+	if (p->format_table == NULL) {
+		wire_error_set(err, "out of memory for the format table");
+		return POLICY_FAIL;
+	}
+	uint8_t buf[4096];
+	for (uint32_t done = 0; done < size;) {
+		uint32_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
+		ssize_t got = pread(msg->fds[0], buf, want, done);
+		if (got <= 0 || got % 16 != 0) {
+			wire_error_set(err, "cannot read the dmabuf format table");
+			return POLICY_FAIL;
+		}
+		memcpy((uint8_t *)p->format_table + done, buf, (size_t)got);
+		done += (uint32_t)got;
+	}
+	p->format_table_len = n;
+	return POLICY_PASS;
+}
+
+/* Drops the table indices of pairs the allocator cannot make. */
+static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *msg,
+					   struct wire_error *err) {
+	if (p->can_allocate == NULL || p->format_table == NULL) {
+		return POLICY_PASS;
+	}
+	uint32_t len = arg(msg, 0);
+	const uint8_t *data = msg->bytes + msg->args->offset[0] + 4;
+	uint16_t kept[FORMAT_TABLE_MAX_ENTRIES];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i + 2 <= len && n < FORMAT_TABLE_MAX_ENTRIES; i += 2) {
+		uint16_t index;
+		memcpy(&index, data + i, 2);
+		if (index >= p->format_table_len) {
+			continue; // an index past the table: nothing a guest can use
+		}
+		uint32_t format = (uint32_t)p->format_table[2 * index];
+		uint64_t modifier = p->format_table[2 * index + 1];
+		if (p->can_allocate(p->hook_data, format, modifier)) {
+			kept[n++] = index;
+		} else {
+			p->formats_filtered++;
+		}
+	}
+	if (2 * n == len) {
+		return POLICY_PASS;
+	}
+	union wayland_value v[1] = {{.bytes = {kept, 2 * n}}};
+	size_t size = wayland_msg_encode(msg->rewrite, msg->rewrite_cap, msg->sender_down_id,
+					 msg->message->opcode, msg->message, v);
+	if (size == 0) {
+		wire_error_set(err, "cannot encode the filtered tranche");
+		return POLICY_FAIL;
+	}
+	msg->rewrite_size = size;
+	return POLICY_REWRITE;
+}
+
+static enum policy_verdict dmabuf_event(struct policy *p, struct policy_msg *msg,
+					struct wire_error *err) {
+	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
+	if (iface == &proto_zwp_linux_dmabuf_v1 && p->can_allocate != NULL) {
+		uint64_t modifier = op == PROTO_ZWP_LINUX_DMABUF_V1_EVT_MODIFIER
+					    ? (uint64_t)arg(msg, 1) << 32 | arg(msg, 2)
+					    : DRM_FORMAT_MOD_INVALID;
+		if (!p->can_allocate(p->hook_data, arg(msg, 0), modifier)) {
+			p->formats_filtered++;
+			return POLICY_DROP;
+		}
+		return POLICY_PASS;
+	}
+	if (iface == &proto_zwp_linux_dmabuf_feedback_v1) {
+		if (op == PROTO_ZWP_LINUX_DMABUF_FEEDBACK_V1_EVT_FORMAT_TABLE) {
+			return format_table(p, msg, err);
+		}
+		if (op == PROTO_ZWP_LINUX_DMABUF_FEEDBACK_V1_EVT_TRANCHE_FORMATS) {
+			return tranche_formats(p, msg, err);
+		}
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Clipboard                                                              */
 
 static uint64_t transfer_cap(const struct policy *p, const char *mime) {
@@ -973,6 +1209,9 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	if (iface == &proto_wp_viewport) {
 		return viewport_request(msg, err);
 	}
+	if (iface == &proto_zwp_linux_dmabuf_v1 || iface == &proto_zwp_linux_buffer_params_v1) {
+		return dmabuf_request(p, msg, err);
+	}
 	if (iface == &proto_wl_data_offer && op == PROTO_WL_DATA_OFFER_REQ_RECEIVE) {
 		return offer_receive(p, msg);
 	}
@@ -1012,6 +1251,9 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 			p->offers_withheld++;
 		}
 		return POLICY_PASS;
+	}
+	if (iface == &proto_zwp_linux_dmabuf_v1 || iface == &proto_zwp_linux_dmabuf_feedback_v1) {
+		return dmabuf_event(p, msg, err);
 	}
 	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_EVT_SEND) ||
 	    (iface == &proto_zwp_primary_selection_source_v1 &&

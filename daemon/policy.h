@@ -118,7 +118,14 @@ struct policy {
 	uint32_t deco_manager_up;  // crossway's own binding, once made
 	uint64_t decorations_requested;
 	policy_transfer_func_t on_read_transfer;
+	// Whether the front end's allocator can make a buffer of this format and
+	// modifier; NULL: the guest brings its own buffers (no filtering).
+	bool (*can_allocate)(void *data, uint32_t format, uint64_t modifier);
 	void *hook_data;
+	struct wl_list dmabuf_params; // struct policy_params.link, owned
+	uint64_t *format_table;       // the compositor's dmabuf format table, copied
+	uint32_t format_table_len;    // entries
+	uint64_t formats_filtered;    // format/modifier pairs hidden from the guest
 	// Counters, for logs and tests.
 	uint64_t hidden_globals;
 	uint64_t sanitised_total;  // titles, app_ids, clamped values rewritten
