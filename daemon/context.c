@@ -35,8 +35,9 @@ struct ring {
 
 struct context {
 	struct wl_event_loop *loop;
-	const struct config *config;        // borrowed
-	struct policy_config policy_config; // this VM's, chosen at HELLO
+	const struct config *config;         // borrowed
+	const struct image_allocator *alloc; // borrowed
+	struct policy_config policy_config;  // this VM's, chosen at HELLO
 	uint32_t stall_seconds;
 	uint32_t linger_seconds;
 	char vm_name[CROSSWAY_BACKEND_NAME_SIZE];
@@ -645,9 +646,18 @@ static void cmd_image_requirements(struct context *ctx, const struct cross_domai
 			.max_dimension = ctx->policy_config.limits.max_dimension,
 			.max_bytes = ctx->policy_config.limits.max_buffer_bytes};
 		struct wire_error err;
-		if (!image_layout_compute(cmd->image.width, cmd->image.height,
-					  cmd->image.drm_format, cmd->image.flags, &limits, &layout,
-					  &err)) {
+		// The compositor's modifiers for this format, from its feedback.
+		uint64_t modifiers[64];
+		size_t count = 0;
+		const struct policy *pol = &ctx->fw.policy;
+		for (uint32_t i = 0; i < pol->format_table_len && count < 64; i++) {
+			if ((uint32_t)pol->format_table[2 * i] == cmd->image.drm_format) {
+				modifiers[count++] = pol->format_table[2 * i + 1];
+			}
+		}
+		if (!image_allocator_layout(ctx->alloc, cmd->image.width, cmd->image.height,
+					    cmd->image.drm_format, cmd->image.flags, modifiers,
+					    count, &limits, &layout, &err)) {
 			fail(ctx, CONTEXT_EXIT_ERROR, "GET_IMAGE_REQUIREMENTS: %s", err.text);
 			return;
 		}
@@ -834,7 +844,7 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	struct crossway_backend_cross_domain_caps caps = {
 		.version = 1,
 		.supported_channels = 1u << CROSS_DOMAIN_CHANNEL_TYPE_WAYLAND,
-		.supports_dmabuf = 0,
+		.supports_dmabuf = image_allocator_dmabuf(ctx->alloc) ? 1 : 0,
 		.supports_external_gpu_memory = 0,
 	};
 	size_t cap = sizeof(struct crossway_backend_hello_reply);
@@ -1012,7 +1022,7 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			     ctx->resources.blob_bytes, ctx->policy_config.limits.max_total_bytes);
 			return;
 		}
-		fd = image_allocate_memfd(l->size);
+		fd = image_allocator_allocate(ctx->alloc, l, &reply.handle_type);
 		if (fd < 0) {
 			reply.status = -(errno ? errno : ENOMEM);
 			cw_log_errno(CW_LOG_ERROR, "CREATE_BLOB: cannot allocate %" PRIu64 " bytes",
@@ -1140,9 +1150,9 @@ static int handle_sigterm(int sig, void *data) {
 
 /* ---------------------------------------------------------------------- */
 
-/* The memfd allocator makes linear buffers of the formats it knows. */
 static bool can_allocate(void *data, uint32_t format, uint64_t modifier) {
-	return modifier == IMAGE_MODIFIER_LINEAR && image_format_supported(format);
+	struct context *ctx = data;
+	return image_allocator_can(ctx->alloc, format, modifier);
 }
 
 static void read_transfer_cap(void *data, int fd, uint64_t cap) {
@@ -1191,6 +1201,7 @@ struct context *context_create(struct wl_event_loop *loop, const struct context_
 	}
 	ctx->loop = loop;
 	ctx->config = opts->config;
+	ctx->alloc = opts->allocator;
 	ctx->trace = opts->trace;
 	ctx->stall_seconds = opts->stall_seconds ? opts->stall_seconds
 						 : CROSSWAY_DEFAULT_STALL_SECONDS;

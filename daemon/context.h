@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "daemon/config.h"
+#include "daemon/image.h"
 #include "daemon/policy.h"
 
 struct wl_event_loop;
@@ -39,9 +40,10 @@ struct context_options {
 	const char *compositor_error; // why compositor_fd is -1 (copied)
 	const char *vm_name;          // --vm, or NULL to use HELLO's name
 	bool trace;
-	const struct config *config; // the policy file, parsed; borrowed
-	uint32_t stall_seconds;      // guest not polling with a full queue (0: default)
-	uint32_t linger_seconds;     // open transfers after the end (0: default)
+	const struct config *config;             // the policy file, parsed; borrowed
+	const struct image_allocator *allocator; // borrowed; outlives the context
+	uint32_t stall_seconds;                  // guest not polling with a full queue (0: default)
+	uint32_t linger_seconds;                 // open transfers after the end (0: default)
 };
 
 /**

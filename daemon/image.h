@@ -15,6 +15,8 @@
 
 #include "wire/wire_error.h"
 
+#include <stddef.h>
+
 #define IMAGE_MAX_PLANES 4
 
 /* DRM fourcc codes (drm_fourcc.h values, spelled out so no header is needed). */
@@ -36,12 +38,71 @@ struct image_layout {
 	uint32_t offsets[IMAGE_MAX_PLANES];
 	uint64_t modifier;
 	uint64_t size; // page aligned
+	bool gbm;      // made by gbm (a dma-buf), else memfd
 };
 
 struct image_limits {
 	uint32_t max_dimension; // width and height
 	uint64_t max_bytes;     // one image
 };
+
+struct gbm_device;
+
+/*
+ * The allocator of one context: gbm on a render node when there is one
+ * (dma-bufs the compositor can scan out or texture from), else memfd.
+ * The render node is opened and the gbm device created before the sandbox
+ * (Mesa loads its driver then).
+ */
+#define IMAGE_ALLOCATOR_MAX_FDS 8
+
+struct image_allocator {
+	int render_fd;          // owned; -1 without a render node
+	struct gbm_device *gbm; // NULL without a render node
+	char render_node[64];   // its path, for logs
+	// fds the driver opened while creating the device (owned by it): the
+	// sandbox must keep them open
+	int driver_fds[IMAGE_ALLOCATOR_MAX_FDS];
+	size_t driver_fd_count;
+};
+
+/**
+ * Opens @render_node (NULL: the first render node libdrm finds; "" or
+ * "none": memfd only) and creates the gbm device. Without gbm support in
+ * the build, or without a usable node, the allocator is memfd only; that
+ * is not an error unless @render_node named a node explicitly.
+ */
+bool image_allocator_init(struct image_allocator *a, const char *render_node, char *err,
+			  size_t err_cap);
+void image_allocator_finish(struct image_allocator *a);
+
+/** Whether images are dma-bufs (capabilities' supports_dmabuf). */
+static inline bool image_allocator_dmabuf(const struct image_allocator *a) {
+	return a->gbm != NULL;
+}
+
+/** Whether the allocator can make a buffer of @fourcc with @modifier. */
+bool image_allocator_can(const struct image_allocator *a, uint32_t fourcc, uint64_t modifier);
+
+/**
+ * Computes the layout of an image as the allocator would make it: for gbm
+ * from a real (then freed) allocation, honouring @flags (gbm use flags;
+ * LINEAR forces the linear modifier) and @modifiers (those the compositor
+ * accepts, from its dmabuf feedback; NULL for any). For the R8 x N pool
+ * shape and without gbm: the memfd layout.
+ */
+bool image_allocator_layout(const struct image_allocator *a, uint32_t width, uint32_t height,
+			    uint32_t fourcc, uint32_t flags, const uint64_t *modifiers,
+			    size_t modifier_count, const struct image_limits *limits,
+			    struct image_layout *layout, struct wire_error *err);
+
+/**
+ * Allocates memory for @layout: a dma-buf with the same layout (checked)
+ * when the layout came from gbm, else a sealed memfd. Returns the fd (caller
+ * owns) or -1; *handle_type receives CROSSWAY_BACKEND_HANDLE_DMABUF or _SHM.
+ */
+int image_allocator_allocate(const struct image_allocator *a, const struct image_layout *layout,
+			     uint32_t *handle_type);
 
 /** Whether the memfd allocator knows @fourcc. */
 bool image_format_supported(uint32_t fourcc);

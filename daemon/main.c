@@ -47,6 +47,8 @@ static const char usage[] =
 	"                          crossway.conf, else the shipped default policy)\n"
 	"  --log-level LEVEL       silent, error, info (default) or debug\n"
 	"  --trace                 print every Wayland message, both directions\n"
+	"  --render-node PATH      allocate images with gbm on this node (default: the first\n"
+	"                          render node found; \"none\": shared memory only)\n"
 	"  --no-sandbox            do not sandbox the context (debugging only)\n"
 	"  --sandbox-debug         report a forbidden syscall by name instead of dying\n"
 	"  --require-landlock      refuse to run on a kernel without Landlock\n"
@@ -64,6 +66,7 @@ struct daemon_options {
 	bool trace;
 	struct sandbox_options sandbox;
 	const char *test_syscall;
+	const char *render_node; // --render-node; NULL: find one
 	struct config config;
 };
 
@@ -82,12 +85,22 @@ static bool valid_vm_name(const char *name) {
 	return true;
 }
 
-static int print_probe(void) {
+static int print_probe(const char *render_node) {
+	struct image_allocator alloc;
+	char error[256];
+	bool ok = image_allocator_init(&alloc, render_node, error, sizeof(error));
 	printf("crossway %s\n", CROSSWAY_VERSION);
 	printf("backend link version: %u\n", CROSSWAY_BACKEND_VERSION);
 	printf("capset: %u (cross-domain), version 1\n", CROSSWAY_BACKEND_CAPSET_CROSS_DOMAIN);
 	printf("channels: wayland (type %u)\n", CROSS_DOMAIN_CHANNEL_TYPE_WAYLAND);
-	printf("dmabuf: no (images are shared memory; no render node used)\n");
+	if (!ok) {
+		printf("dmabuf: no (%s)\n", error);
+	} else if (image_allocator_dmabuf(&alloc)) {
+		printf("dmabuf: yes (gbm on %s)\n", alloc.render_node);
+	} else {
+		printf("dmabuf: no (images are shared memory; no usable render node)\n");
+	}
+	image_allocator_finish(&alloc);
 	printf("external GPU memory: no\n");
 	printf("identifiers per SEND/RECEIVE: %u (4-identifier guests are detected per SEND)\n",
 	       CROSS_DOMAIN_MAX_IDENTIFIERS);
@@ -134,14 +147,30 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 	// Everything that needs the file system or new sockets is done: from
 	// here on the process can reach only the fds it holds. A security
 	// context's close fd stays open for the life of the process.
-	int keep[3] = {backend_fd, comp_fd, comp->close_fd};
-	o->sandbox.keep_fds = keep;
-	o->sandbox.keep_count = 3;
-	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
-	struct sandbox_report report;
+	struct image_allocator alloc;
 	char error[256];
+	if (!image_allocator_init(&alloc, o->render_node, error, sizeof(error))) {
+		cw_log(CW_LOG_ERROR, "Images: %s", error);
+		fd_close(&backend_fd);
+		fd_close(&comp_fd);
+		return CONTEXT_EXIT_ERROR;
+	}
+	int keep[3 + IMAGE_ALLOCATOR_MAX_FDS + 1] = {backend_fd, comp_fd, comp->close_fd,
+						     alloc.render_fd};
+	for (size_t i = 0; i < alloc.driver_fd_count; i++) {
+		keep[4 + i] = alloc.driver_fds[i];
+	}
+	o->sandbox.keep_fds = keep;
+	o->sandbox.keep_count = 4 + alloc.driver_fd_count;
+	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
+	o->sandbox.gpu = image_allocator_dmabuf(&alloc);
+	if (alloc.gbm != NULL) {
+		cw_log(CW_LOG_INFO, "Images: gbm on %s", alloc.render_node);
+	}
+	struct sandbox_report report;
 	if (!sandbox_isolate(&o->sandbox, &report, error, sizeof(error))) {
 		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
+		image_allocator_finish(&alloc);
 		fd_close(&backend_fd);
 		fd_close(&comp_fd);
 		return CONTEXT_EXIT_ERROR;
@@ -160,16 +189,19 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 		.vm_name = o->vm,
 		.trace = o->trace,
 		.config = &o->config,
+		.allocator = &alloc,
 	};
 	struct context *ctx = context_create(loop, &opts);
 	if (ctx == NULL) {
 		wl_event_loop_destroy(loop);
+		image_allocator_finish(&alloc);
 		return CONTEXT_EXIT_ERROR;
 	}
 	if (!sandbox_lock(&o->sandbox, &report, error, sizeof(error))) {
 		cw_log(CW_LOG_ERROR, "Sandbox: %s", error);
 		context_destroy(ctx);
 		wl_event_loop_destroy(loop);
+		image_allocator_finish(&alloc);
 		return CONTEXT_EXIT_ERROR;
 	}
 	if (o->sandbox.enabled) {
@@ -186,6 +218,7 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 	int code = context_run(ctx);
 	context_destroy(ctx);
 	wl_event_loop_destroy(loop);
+	image_allocator_finish(&alloc);
 	return code;
 }
 
@@ -325,6 +358,7 @@ int main(int argc, char *argv[]) {
 		OPT_REQUIRE_LANDLOCK,
 		OPT_PRINT_SECCOMP,
 		OPT_TEST_SYSCALL,
+		OPT_RENDER_NODE,
 	};
 	static const struct option long_opts[] = {
 		{"fd", required_argument, NULL, OPT_FD},
@@ -346,6 +380,7 @@ int main(int argc, char *argv[]) {
 		{"sandbox-debug", no_argument, NULL, OPT_SANDBOX_DEBUG},
 		{"require-landlock", no_argument, NULL, OPT_REQUIRE_LANDLOCK},
 		{"print-seccomp", no_argument, NULL, OPT_PRINT_SECCOMP},
+		{"render-node", required_argument, NULL, OPT_RENDER_NODE},
 		// Test-only: after locking down, make a forbidden syscall.
 		{"test-forbidden-syscall", required_argument, NULL, OPT_TEST_SYSCALL},
 		{0},
@@ -445,6 +480,9 @@ int main(int argc, char *argv[]) {
 		case OPT_TEST_SYSCALL:
 			o.test_syscall = optarg;
 			break;
+		case OPT_RENDER_NODE:
+			o.render_node = optarg;
+			break;
 		default:
 			fputs(usage, stderr);
 			return CONTEXT_EXIT_USAGE;
@@ -458,7 +496,7 @@ int main(int argc, char *argv[]) {
 		return CONTEXT_EXIT_USAGE;
 	}
 	if (probe) {
-		return print_probe();
+		return print_probe(o.render_node);
 	}
 	// The whole policy file is read now: later the sandbox closes the file
 	// system, and the VM's section is picked when HELLO names it.

@@ -307,7 +307,7 @@ static void report_sigsys(int sig, siginfo_t *info, void *uctx) {
 	_exit(126);
 }
 
-static bool seccomp(bool debug, size_t *count, char *err, size_t err_cap) {
+static bool seccomp(bool debug, bool gpu, size_t *count, char *err, size_t err_cap) {
 	scmp_filter_ctx ctx = seccomp_init(debug ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL) {
 		snprintf(err, err_cap, "seccomp_init failed");
@@ -320,6 +320,9 @@ static bool seccomp(bool debug, size_t *count, char *err, size_t err_cap) {
 				  SCMP_A2(SCMP_CMP_EQ, SIGABRT));
 	for (size_t i = 0; rc == 0 && i < sandbox_syscall_rule_count; i++) {
 		const struct sandbox_syscall_rule *r = &sandbox_syscall_rules[i];
+		if (r->gpu && !gpu) {
+			continue;
+		}
 		int nr = seccomp_syscall_resolve_name(r->name);
 		if (nr == __NR_SCMP_ERROR) {
 			continue; // not a syscall on this architecture
@@ -349,7 +352,7 @@ static bool seccomp(bool debug, size_t *count, char *err, size_t err_cap) {
 		snprintf(err, err_cap, "seccomp: %s", strerror(-rc));
 		return false;
 	}
-	*count = sandbox_syscall_count() + 1; // + tgkill
+	*count = sandbox_syscall_count(gpu) + 1; // + tgkill
 	return true;
 }
 #endif
@@ -380,7 +383,7 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 	}
 	report->landlock_abi = abi;
 #if HAVE_SECCOMP
-	if (!seccomp(opts->debug, &report->syscalls, err, err_cap)) {
+	if (!seccomp(opts->debug, opts->gpu, &report->syscalls, err, err_cap)) {
 		return false;
 	}
 	report->seccomp = true;
@@ -391,9 +394,12 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 #endif
 }
 
-size_t sandbox_syscall_count(void) {
+size_t sandbox_syscall_count(bool gpu) {
 	size_t n = 0;
 	for (size_t i = 0; i < sandbox_syscall_rule_count; i++) {
+		if (sandbox_syscall_rules[i].gpu && !gpu) {
+			continue;
+		}
 		bool seen = false;
 		for (size_t k = 0; k < i; k++) {
 			if (strcmp(sandbox_syscall_rules[k].name, sandbox_syscall_rules[i].name) ==
@@ -409,11 +415,12 @@ size_t sandbox_syscall_count(void) {
 
 void sandbox_print_rules(FILE *out) {
 	fprintf(out,
-		"# %zu syscalls (plus tgkill of SIGABRT to itself); everything else "
-		"kills the process\n",
-		sandbox_syscall_count());
+		"# %zu syscalls (plus tgkill of SIGABRT to itself), %zu with a render node; "
+		"everything else kills the process\n",
+		sandbox_syscall_count(false), sandbox_syscall_count(true));
 	for (size_t i = 0; i < sandbox_syscall_rule_count; i++) {
 		const struct sandbox_syscall_rule *r = &sandbox_syscall_rules[i];
+		fputs(r->gpu ? "gpu " : "", out);
 		if (r->arg < 0) {
 			fprintf(out, "%s\n", r->name);
 		} else if (r->mask == ~0ull) {

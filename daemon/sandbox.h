@@ -29,6 +29,7 @@ struct sandbox_syscall_rule {
 	int arg;       // -1: any arguments
 	uint64_t mask; // (arg & mask) == value
 	uint64_t value;
+	bool gpu; // only with a render node
 };
 
 /* The compiled-in allowlist (generated from daemon/seccomp.list). */
@@ -42,6 +43,7 @@ struct sandbox_options {
 	uint32_t max_fds;      // RLIMIT_NOFILE
 	bool debug;            // a forbidden syscall is reported, then the process exits
 	bool require_landlock; // refuse to run when the kernel has no Landlock
+	bool gpu;              // a render node is open: allow the GPU rules too
 };
 
 /* What was switched on, for logs and tests. */
@@ -68,8 +70,8 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 /** Prints the allowlist, one rule per line (--print-seccomp). */
 void sandbox_print_rules(FILE *out);
 
-/** Number of distinct syscalls in the allowlist. */
-size_t sandbox_syscall_count(void);
+/** Number of distinct syscalls in the allowlist (@gpu: with the GPU rules). */
+size_t sandbox_syscall_count(bool gpu);
 
 /**
  * Test-only: makes the named forbidden syscall (openat, socket, connect,
