@@ -80,7 +80,7 @@ void cw_log_errno_at(enum cw_log_level level, const char *file, int line, const 
 	errno = saved;
 }
 
-static void wayland_log(const char *fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) static void wayland_log(const char *fmt, va_list ap) {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	size_t n = strlen(msg);

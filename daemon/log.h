@@ -33,7 +33,8 @@ void cw_log_capture_wayland(void);
 
 __attribute__((format(printf, 4, 5))) void cw_log_at(enum cw_log_level level, const char *file,
 						     int line, const char *fmt, ...);
-void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt, va_list ap);
+__attribute__((format(printf, 4, 0))) void cw_log_vat(enum cw_log_level level, const char *file,
+						      int line, const char *fmt, va_list ap);
 
 #define cw_log(level, ...)                                                                         \
 	do {                                                                                       \

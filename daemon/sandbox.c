@@ -35,6 +35,16 @@
 #define SANITIZER_BUILD 0
 #endif
 
+#if SANITIZER_BUILD
+#include <sanitizer/lsan_interface.h>
+#endif
+
+void sandbox_leak_check(void) {
+#if SANITIZER_BUILD
+	__lsan_do_leak_check();
+#endif
+}
+
 /* Landlock's uapi, spelled out: bookworm's kernel headers predate ABI 4-6. */
 #define LL_CREATE_RULESET_VERSION (1u << 0)
 #define LL_FS_ABI1 ((1ull << 13) - 1) // EXECUTE .. MAKE_SYM
@@ -197,6 +207,13 @@ bool sandbox_isolate(const struct sandbox_options *opts, struct sandbox_report *
 	set_limit(RLIMIT_AS, 1ull << 30);
 #endif
 	close_other_fds(opts->keep_fds, opts->keep_count);
+#if SANITIZER_BUILD
+	// LeakSanitizer needs /proc and ptrace of its own process at exit; in an
+	// empty-root PID namespace it silently checks nothing. The build without
+	// sanitizers runs every test with the whole sandbox.
+	cw_log(CW_LOG_INFO, "Sanitizer build: no namespaces, Landlock or seccomp");
+	return true;
+#endif
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
@@ -371,10 +388,11 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 		return false;
 	}
 #if SANITIZER_BUILD
-	// LeakSanitizer reads /proc/self/maps and ptraces the process at exit:
-	// a sanitizer build cannot run under Landlock and seccomp.
-	cw_log(CW_LOG_INFO, "Sanitizer build: Landlock and seccomp are off");
+	// See sandbox_isolate: no Landlock or seccomp under sanitizers.
 	(void)landlock;
+#if HAVE_SECCOMP
+	(void)seccomp;
+#endif
 	return true;
 #else
 	int abi = landlock(opts->require_landlock, err, err_cap);

@@ -67,6 +67,13 @@ bool sandbox_isolate(const struct sandbox_options *opts, struct sandbox_report *
 bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *report, char *err,
 		  size_t err_cap);
 
+/**
+ * In a sanitizer build, runs LeakSanitizer now (exiting with its error
+ * status on a leak); otherwise does nothing. For processes that end with
+ * _exit, which skips the sanitizer's exit hook.
+ */
+void sandbox_leak_check(void);
+
 /** Prints the allowlist, one rule per line (--print-seccomp). */
 void sandbox_print_rules(FILE *out);
 

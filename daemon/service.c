@@ -19,6 +19,7 @@
 #include "daemon/compositor.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
+#include "daemon/sandbox.h"
 #include "daemon/service.h"
 
 /* systemd's socket activation: the first passed fd. */
@@ -221,6 +222,9 @@ static void spawn_child(struct service *svc, const struct service_listener *list
 		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		signal(SIGCHLD, SIG_DFL);
 		int code = listener->serve(svc->opts->data, listener, conn, &comp);
+		// _exit, not exit: the parent's atexit handlers and stdio are not
+		// the child's. A sanitizer build checks for leaks first.
+		sandbox_leak_check();
 		_exit(code);
 	}
 	fd_close(&conn);
@@ -369,6 +373,7 @@ static void stop_children(struct service *svc) {
 
 int service_run(struct service_options *opts) {
 	struct service svc = {.opts = opts};
+	struct wl_event_source *signals[3] = {NULL, NULL, NULL};
 	wl_list_init(&svc.pending);
 	int code = 1;
 	svc.children = calloc(opts->max_children ? opts->max_children : 1, sizeof(pid_t));
@@ -396,13 +401,11 @@ int service_run(struct service_options *opts) {
 		       sl->path[0] ? sl->path : "the activated fd 3",
 		       sl->vm_name[0] ? " for VM " : "", sl->vm_name);
 	}
-	struct wl_event_source *sources[3] = {
-		wl_event_loop_add_signal(svc.loop, SIGCHLD, handle_sigchld, &svc),
-		wl_event_loop_add_signal(svc.loop, SIGTERM, handle_stop, &svc),
-		wl_event_loop_add_signal(svc.loop, SIGINT, handle_stop, &svc),
-	};
+	signals[0] = wl_event_loop_add_signal(svc.loop, SIGCHLD, handle_sigchld, &svc);
+	signals[1] = wl_event_loop_add_signal(svc.loop, SIGTERM, handle_stop, &svc);
+	signals[2] = wl_event_loop_add_signal(svc.loop, SIGINT, handle_stop, &svc);
 	for (int i = 0; i < 3; i++) {
-		if (sources[i] == NULL) {
+		if (signals[i] == NULL) {
 			goto out;
 		}
 	}
@@ -420,7 +423,15 @@ out:
 		struct pending *p = wl_container_of(svc.pending.next, p, link);
 		pending_free(p);
 	}
+	for (int i = 0; i < 3; i++) {
+		if (signals[i] != NULL) {
+			wl_event_source_remove(signals[i]);
+		}
+	}
 	for (size_t i = 0; i < svc.count; i++) {
+		if (svc.listening[i].source != NULL) {
+			wl_event_source_remove(svc.listening[i].source);
+		}
 		if (svc.listening[i].created_path) {
 			unlink(svc.listening[i].listener->path);
 		}

@@ -52,10 +52,10 @@ struct proto_message {
 	const struct proto_arg *args; // arg_count entries
 	uint32_t since;               // first interface version with this message
 	uint16_t opcode;
-	uint8_t arg_count;            // wire arguments, after new_id expansion
-	uint8_t fd_count;             // arguments of type PROTO_ARG_FD
-	uint8_t new_id_count;         // arguments of type PROTO_ARG_NEW_ID (0 or 1)
-	bool destructor;              // type="destructor" in the XML
+	uint8_t arg_count;    // wire arguments, after new_id expansion
+	uint8_t fd_count;     // arguments of type PROTO_ARG_FD
+	uint8_t new_id_count; // arguments of type PROTO_ARG_NEW_ID (0 or 1)
+	bool destructor;      // type="destructor" in the XML
 };
 
 struct proto_interface {
@@ -65,8 +65,8 @@ struct proto_interface {
 	uint32_t version;                     // highest version in the XML
 	uint16_t request_count;
 	uint16_t event_count;
-	uint16_t index;                       // position in proto_interfaces[]
-	uint16_t protocol;                    // position in proto_protocols[]
+	uint16_t index;    // position in proto_interfaces[]
+	uint16_t protocol; // position in proto_protocols[]
 };
 
 /* Every interface compiled in, sorted by name (so lookup can bisect). */

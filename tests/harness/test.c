@@ -36,7 +36,7 @@ int test_count_fds(void) {
 	return n - 1; // the directory's own fd
 }
 
-static void write_reason(const char *fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) static void write_reason(const char *fmt, va_list ap) {
 	char buf[2048];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (reason_fd >= 0) {

@@ -355,6 +355,27 @@ def decode_png(path):
 
 # ---------------------------------------------------------------- runner
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_reports(env):
+    """Fails the test when any process it ran wrote a sanitizer report."""
+    for log in os.listdir(env.dir):
+        if not log.endswith(".log"):
+            continue
+        with open(env.path(log), errors="replace") as f:
+            text = f.read()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                start = text.index(mark)
+                raise Failure(f"{log}: sanitizer report:\n{text[start:start + 1500]}")
+
+
+def sanitized():
+    """Whether crosswayd was built with sanitizers (then no seccomp)."""
+    return os.environ.get("CROSSWAY_SANITIZED", "0") == "1"
+
+
 def run(namespace):
     tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
     only = sys.argv[1:]
@@ -366,6 +387,8 @@ def run(namespace):
         env = Env()
         try:
             fn(env)
+            PROCS.stop_all()
+            sanitizer_reports(env)
             print(f"ok {i} {name}", flush=True)
         except Skip as e:
             print(f"ok {i} {name} # SKIP {e}", flush=True)

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from harness import (PROCS, Crossway, Skip, Sway, Weston, check, histogram_similarity, need,
-                     run, wait_until)
+                     run, sanitized, wait_until)
 
 # Globals weston 10 offers that a guest must never see.
 WESTON_PRIVATE = ["weston_screenshooter", "weston_desktop_shell", "weston_debug_v1",
@@ -195,6 +195,8 @@ def test_clipboard_host_to_guest_needs_policy(env):
 
 
 def test_each_client_gets_its_own_sandboxed_process(env):
+    if sanitized():
+        raise Skip("sanitizer build: children run without the sandbox (LeakSanitizer)")
     host = Weston(env)
     cw = Crossway(env, host, vm="vm-procs")
     PROCS.start(["weston-flower"], env=cw.client_env(), log=env.path("a.log"))
@@ -215,6 +217,17 @@ def test_each_client_gets_its_own_sandboxed_process(env):
         check("CapEff:\t0000000000000000" in status, "capabilities remain")
         check(os.readlink(f"/proc/{inner[0]}/ns/net") != os.readlink("/proc/self/ns/net"),
               "the context shares the host's network namespace")
+
+
+def test_sanitizer_builds_run_context_children_unconfined(env):
+    # LeakSanitizer cannot work in the sandbox, so a sanitizer build runs the
+    # children without it (the plain build runs this suite sandboxed).
+    if not sanitized():
+        raise Skip("not a sanitizer build")
+    host = Weston(env)
+    cw = Crossway(env, host, vm="vm-san")
+    PROCS.start(["weston-flower"], env=cw.client_env(), log=env.path("a.log"))
+    wait_until(lambda: "Sanitizer build" in cw.read_log(), 10, "the sanitizer notice")
 
 
 if __name__ == "__main__":
