@@ -268,6 +268,13 @@ bool backend_link_decode(const uint8_t *pkt, size_t len, size_t nfds, uint32_t m
 	if (known && to_backend != (dir == BACKEND_LINK_TO_BACKEND)) {
 		return wire_error_set(err, "%s: message goes the other way on the link", name);
 	}
+	bool event = msg->hdr.type == CROSSWAY_BACKEND_RING_WRITE ||
+		     msg->hdr.type == CROSSWAY_BACKEND_FENCE_DONE;
+	if (event && msg->hdr.serial != 0) {
+		// Events answer no request; a serial there would be read as a reply.
+		return wire_error_set(err, "%s: events carry serial 0, not %" PRIu32, name,
+				      msg->hdr.serial);
+	}
 	if (!decode_body(pkt, len, msg, err)) {
 		return false;
 	}
