@@ -358,6 +358,7 @@ int main(int argc, char *argv[]) {
 		OPT_REQUIRE_LANDLOCK,
 		OPT_PRINT_SECCOMP,
 		OPT_TEST_SYSCALL,
+		OPT_TEST_LANDLOCK,
 		OPT_RENDER_NODE,
 	};
 	static const struct option long_opts[] = {
@@ -383,6 +384,8 @@ int main(int argc, char *argv[]) {
 		{"render-node", required_argument, NULL, OPT_RENDER_NODE},
 		// Test-only: after locking down, make a forbidden syscall.
 		{"test-forbidden-syscall", required_argument, NULL, OPT_TEST_SYSCALL},
+		// Test-only: report what opening paths gives under Landlock.
+		{"test-landlock-probe", no_argument, NULL, OPT_TEST_LANDLOCK},
 		{0},
 	};
 	static struct daemon_options o = {.backend_fd = -1, .sandbox = {.enabled = true}};
@@ -479,6 +482,9 @@ int main(int argc, char *argv[]) {
 			return 0;
 		case OPT_TEST_SYSCALL:
 			o.test_syscall = optarg;
+			break;
+		case OPT_TEST_LANDLOCK:
+			o.sandbox.landlock_probe = true;
 			break;
 		case OPT_RENDER_NODE:
 			o.render_node = optarg;

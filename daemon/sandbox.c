@@ -311,6 +311,26 @@ static int landlock(bool required, char *err, size_t err_cap) {
 	return (int)abi;
 }
 
+/*
+ * Test-only (--test-landlock-probe): with Landlock on and seccomp not yet,
+ * tries to open paths outside the sandbox and reports the errno of each on
+ * stderr, so a test can see the file system closed from the inside.
+ */
+static void landlock_probe(int abi) {
+	static const char *const paths[] = {"/", "/etc/passwd"};
+	fprintf(stderr, "crosswayd: landlock probe: abi %d", abi);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			fprintf(stderr, "; %s opened", paths[i]);
+			close(fd);
+		} else {
+			fprintf(stderr, "; %s errno %d (%s)", paths[i], errno, strerror(errno));
+		}
+	}
+	fprintf(stderr, "\n");
+}
+
 #if HAVE_SECCOMP
 static void report_sigsys(int sig, siginfo_t *info, void *uctx) {
 	(void)sig;
@@ -390,6 +410,7 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 #if SANITIZER_BUILD
 	// See sandbox_isolate: no Landlock or seccomp under sanitizers.
 	(void)landlock;
+	(void)landlock_probe;
 #if HAVE_SECCOMP
 	(void)seccomp;
 #endif
@@ -400,6 +421,9 @@ bool sandbox_lock(const struct sandbox_options *opts, struct sandbox_report *rep
 		return false;
 	}
 	report->landlock_abi = abi;
+	if (opts->landlock_probe) {
+		landlock_probe(abi);
+	}
 #if HAVE_SECCOMP
 	if (!seccomp(opts->debug, opts->gpu, &report->syscalls, err, err_cap)) {
 		return false;

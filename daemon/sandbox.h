@@ -44,6 +44,8 @@ struct sandbox_options {
 	bool debug;            // a forbidden syscall is reported, then the process exits
 	bool require_landlock; // refuse to run when the kernel has no Landlock
 	bool gpu;              // a render node is open: allow the GPU rules too
+	bool landlock_probe;   // test-only: report on stderr what opening "/" and
+			       // "/etc/passwd" gives once Landlock is on (before seccomp)
 };
 
 /* What was switched on, for logs and tests. */
