@@ -285,6 +285,25 @@ class Image:
         return sum(1 for p in self.region(x0, y0, x1, y1) if predicate(p))
 
 
+def changed_pixels(a, b):
+    """Pixels that differ below weston's 40-pixel panel (its clock ticks)."""
+    return sum(1 for p, q in zip(a.region(0, 40, a.width, a.height),
+                                 b.region(0, 40, b.width, b.height)) if p != q)
+
+
+def empty_desktop(host):
+    """A screenshot of the desktop once the shell has drawn its background;
+    the first frames after start-up are still blank."""
+    last = host.screenshot()
+    for _ in range(50):
+        time.sleep(0.1)
+        shot = host.screenshot()
+        if changed_pixels(last, shot) == 0:
+            return shot
+        last = shot
+    raise Failure("the desktop never settled")
+
+
 def histogram_similarity(a, b):
     """Overlap of two color histograms, 0 (disjoint) to 1 (identical)."""
     ta, tb = sum(a.values()) or 1, sum(b.values()) or 1

@@ -273,7 +273,9 @@ static bool apply_ring_write(struct vm_link *link, const struct backend_msg *msg
 static bool apply_fence_done(struct vm_link *link, const struct backend_msg *msg) {
 	uint64_t id = msg->fence_done.fence_id;
 	if (id != 0 && id == link->channel_fence) {
-		memcpy(link->record, link->channel_ring, VM_RING_SIZE);
+		// A 16-byte INIT names one ring for both jobs.
+		memcpy(link->record, link->shared_ring ? link->query_ring : link->channel_ring,
+		       VM_RING_SIZE);
 		link->record_ready = true;
 		link->channel_fence = 0;
 	} else if (id != 0 && id == link->query_fence) {

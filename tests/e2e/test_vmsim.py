@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""End-to-end tests through the simulated VM: real apps connect to
+crossway-vmsim's socket (the inside of the VM), vmsim's guest proxy turns
+their Wayland traffic into cross-domain ring commands, its backend half
+drives one crosswayd per app over the backend link, and crosswayd serves
+them on a real compositor (weston or sway, headless)."""
+
+import os
+import signal
+import subprocess
+import time
+
+from harness import (PROCS, Skip, Sway, Weston, changed_pixels, check, empty_desktop, env_path,
+                     histogram_similarity, need, run, wait_until)
+from test_listen import WESTON_PRIVATE, clipboard_payload, globals_seen, window_histogram
+
+
+class VmSim:
+    """crossway-vmsim: a VM named @vm whose apps are served on @host."""
+
+    def __init__(self, env, host, vm="vm-sim", args=(), crosswayd_args=()):
+        self.env = env
+        self.vm = vm
+        self.socket = f"vmsim-{vm}"
+        self.log = env.path(f"vmsim-{vm}.log")
+        argv = [env_path("CROSSWAY_VMSIM"), "--socket", self.socket, "--vm", vm,
+                "--crosswayd", env_path("CROSSWAYD"), "--wayland-display", host.display,
+                "--verbose", *args]
+        for a in crosswayd_args:
+            argv += ["--crosswayd-arg", a]
+        self.proc = PROCS.start(argv, env=env.env(), log=self.log)
+        wait_until(lambda: os.path.exists(os.path.join(env.runtime, self.socket)), 5,
+                   "vmsim's socket")
+        self.display = self.socket
+
+    def client_env(self, **extra):
+        return self.env.env(WAYLAND_DISPLAY=self.display, **extra)
+
+    def read_log(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def crosswayd_pids(self):
+        """crosswayd processes vmsim's children spawned (one per app)."""
+        out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True,
+                             text=True).stdout
+        rows = [line.split() for line in out.splitlines()]
+        children = {r[0] for r in rows if len(r) == 3 and r[1] == str(self.proc.pid)}
+        return [int(r[0]) for r in rows if len(r) == 3 and r[1] in children
+                and r[2].startswith("crosswayd")]
+
+
+def app_shot(env, app, settle, name, via_vmsim, vmsim_args=()):
+    host = Weston(env, name=name)
+    bg = empty_desktop(host)
+    client_env = host.client_env()
+    if via_vmsim:
+        client_env = VmSim(env, host, vm=f"vm-{name}", args=vmsim_args).client_env()
+    PROCS.start(app, env=client_env, log=env.path(f"{name}-app.log"))
+    time.sleep(settle)
+    shot = host.screenshot()
+    return window_histogram(shot, bg.pixel(bg.width - 5, bg.height - 5)), changed_pixels(bg, shot)
+
+
+def compare_app(env, app, settle=1.5, min_similarity=0.6):
+    need(app[0])
+    direct, direct_changed = app_shot(env, app, settle, "direct", False)
+    through, through_changed = app_shot(env, app, settle, "vm", True)
+    sim = histogram_similarity(direct, through)
+    print(f"# {app[0]}: {direct_changed} pixels directly, {through_changed} through the VM, "
+          f"colour similarity {sim:.2f}")
+    check(direct_changed > 1000, f"{app[0]} drew nothing even directly ({direct_changed} pixels)")
+    check(through_changed > 0.5 * direct_changed,
+          f"{app[0]} through the VM changed {through_changed} pixels, directly {direct_changed}")
+    check(sim >= min_similarity, f"{app[0]}: colours differ (similarity {sim:.2f})")
+
+
+def test_weston_simple_shm_through_the_vm(env):
+    compare_app(env, ["weston-simple-shm"])
+
+
+def test_weston_simple_damage_through_the_vm(env):
+    compare_app(env, ["weston-simple-damage"])
+
+
+def test_weston_flower_through_the_vm(env):
+    # Each flower has random petals and colours: check that one is drawn.
+    need("weston-flower")
+    _, changed = app_shot(env, ["weston-flower"], 1.5, "vm", True)
+    print(f"# weston-flower through the VM: {changed} pixels")
+    check(changed > 3000, f"weston-flower drew {changed} pixels through the VM")
+
+
+def test_weston_terminal_through_the_vm(env):
+    compare_app(env, ["weston-terminal"], settle=2.0)
+
+
+def test_wayland_info_in_the_vm_sees_only_allowed_globals(env):
+    host = Weston(env)
+    vm = VmSim(env, host, vm="vm-info")
+    direct = globals_seen(host.client_env())
+    guest = globals_seen(vm.client_env())
+    check({"wl_compositor", "wl_shm", "xdg_wm_base", "wl_seat"} <= set(guest),
+          f"basic globals missing: {sorted(guest)}")
+    for name in WESTON_PRIVATE:
+        check(name in direct, f"weston should offer {name} (test assumption)")
+        check(name not in guest, f"{name} leaked into the VM")
+    for name, version in guest.items():
+        check(version <= direct[name], f"{name} v{version} above the compositor's v{direct[name]}")
+
+
+def test_foot_gets_a_keymap_and_typed_text_on_sway(env):
+    need("foot", "wtype", "swaymsg")
+    host = Sway(env)
+    vm = VmSim(env, host, vm="vm-foot")
+    out = env.path("typed.txt")
+    # foot's scrolling pools reserve 512 MiB of address space; a guest
+    # proxy shadows whole pools, so use plain pools (as in a VM with little
+    # host-visible memory).
+    PROCS.start(["foot", "-o", "tweak.max-shm-pool-size-mb=0", "sh", "-c",
+                 f"stty -echo; head -n 1 > {out}"], env=vm.client_env(), log=env.path("foot.log"))
+    wait_until(lambda: "[vm-foot]" in host.swaymsg("-t", "get_tree"), 15, "foot's window")
+    time.sleep(0.5)
+    # wtype sends its own keymap: the VM gets a fresh keymap blob each time.
+    subprocess.run(["wtype", "-s", "100", "-k", "Shift_L", "typed-in-the-vm-42", "-k", "Return"],
+                   env=host.client_env(), timeout=20, check=True)
+    wait_until(lambda: os.path.exists(out) and open(out).read().strip(), 10, "typed text")
+    check(open(out).read().strip() == "typed-in-the-vm-42",
+          f"typed text arrived as {open(out).read()!r}")
+    shot = host.screenshot()
+    check(shot.count(lambda p: p != shot.pixel(0, 599)) > 1000, "nothing on screen")
+
+
+def test_gtk3_renders_through_the_vm_on_sway(env):
+    need("gtk3-widget-factory", "swaymsg")
+    host = Sway(env)
+    vm = VmSim(env, host, vm="vm-gtk")
+    PROCS.start(["gtk3-widget-factory"], env=vm.client_env(GDK_BACKEND="wayland", NO_AT_BRIDGE=1),
+                log=env.path("gtk.log"))
+    wait_until(lambda: "[vm-gtk]" in host.swaymsg("-t", "get_tree"), 30, "the GTK window")
+    time.sleep(2)
+    shot = host.screenshot()
+    light = shot.count(lambda p: p[0] > 200 and p[1] > 200 and p[2] > 200)
+    check(light > 20000, f"the GTK window is not drawn ({light} light pixels)")
+
+
+def test_clipboard_from_the_vm_to_the_host(env):
+    need("wl-copy", "wl-paste")
+    host = Weston(env)
+    if not host.seat:
+        raise Skip("weston has no test seat (FAKE_SEAT not built)")
+    vm = VmSim(env, host, vm="vm-copy")
+    data = clipboard_payload(1 << 20)
+    src = env.path("payload.bin")
+    with open(src, "wb") as f:
+        f.write(data)
+    copier = PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
+                         env=vm.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
+    time.sleep(1.5)
+    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
+                         env=host.client_env(), capture_output=True, timeout=30)
+    check(copier.poll() is None or copier.returncode == 0, "wl-copy died")
+    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+
+
+def test_clipboard_from_the_host_into_the_vm(env):
+    need("wl-copy", "wl-paste")
+    host = Weston(env)
+    if not host.seat:
+        raise Skip("weston has no test seat (FAKE_SEAT not built)")
+    data = clipboard_payload(1 << 20)
+    src = env.path("payload.bin")
+    with open(src, "wb") as f:
+        f.write(data)
+    PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
+                env=host.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
+    time.sleep(1.0)
+    conf = env.path("both.conf")
+    with open(conf, "w") as f:
+        f.write("[default]\nclipboard = both\n")
+    vm = VmSim(env, host, vm="vm-paste", crosswayd_args=["--config", conf])
+    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
+                         env=vm.client_env(), capture_output=True, timeout=30)
+    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+
+
+def test_two_vms_draw_and_one_dying_leaves_the_other(env):
+    need("weston-simple-shm")
+    host = Weston(env)
+    bg = empty_desktop(host)
+    vm_a = VmSim(env, host, vm="vm-a")
+    vm_b = VmSim(env, host, vm="vm-b")
+    PROCS.start(["weston-simple-shm"], env=vm_a.client_env(), log=env.path("a.log"))
+    PROCS.start(["weston-simple-shm"], env=vm_b.client_env(), log=env.path("b.log"))
+    wait_until(lambda: vm_a.crosswayd_pids() and vm_b.crosswayd_pids(), 10,
+               "a crosswayd for each VM")
+    time.sleep(1.0)
+    both = host.screenshot()
+    both_changed = changed_pixels(bg, both)
+    a_pids = vm_a.crosswayd_pids()
+    for pid in a_pids:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(1.0)
+    one = host.screenshot()
+    time.sleep(0.5)
+    later = host.screenshot()
+    one_changed = changed_pixels(bg, one)
+    print(f"# both VMs: {both_changed} pixels changed; after killing vm-a's crosswayd: "
+          f"{one_changed}; vm-b still animating: {changed_pixels(one, later)} pixels")
+    check(one_changed < both_changed, "vm-a's window did not go away with its crosswayd")
+    check(one_changed > 1000, "vm-b's window went away too")
+    check(changed_pixels(one, later) > 100, "vm-b stopped drawing")
+    check(vm_b.crosswayd_pids(), "vm-b's crosswayd died")
+    for vm, other in ((vm_a, "vm-b"), (vm_b, "vm-a")):
+        log = vm.read_log()
+        check(f"of VM {vm.vm}" in log, f"{vm.vm}'s crosswayd never served it:\n{log}")
+        check(other not in log, f"{vm.vm}'s crosswayd served {other}:\n{log}")
+
+
+def test_compatibility_matrix_init_sizes_and_identifier_layouts(env):
+    need("weston-simple-shm")
+    host = Weston(env)
+    bg = empty_desktop(host)
+    results = []
+    for init in (16, 20, 24, 36):
+        for ids in (4, 28):
+            vm = VmSim(env, host, vm=f"vm-i{init}-n{ids}",
+                       args=["--init-size", str(init), "--identifiers", str(ids)])
+            app = PROCS.start(["weston-simple-shm"], env=vm.client_env(),
+                              log=env.path(f"shm-{init}-{ids}.log"))
+            time.sleep(1.0)
+            shot = host.screenshot()
+            changed = changed_pixels(bg, shot)
+            PROCS.stop(app)
+            PROCS.stop(vm.proc)
+            # The window must be gone before the next combination draws.
+            wait_until(lambda: changed_pixels(bg, host.screenshot()) == 0, 5,
+                       "the window to close")
+            results.append((init, ids, changed))
+    print("# INIT bytes x identifier slots: pixels drawn by weston-simple-shm")
+    for init, ids, changed in results:
+        print(f"#   {init:2d} x {ids:2d}: {changed}")
+    # simple-shm's window is 250x250 plus a frame.
+    bad = [(i, n) for i, n, c in results if c < 50000]
+    check(not bad, f"weston-simple-shm did not draw with (INIT size, identifiers) {bad}")
+
+
+if __name__ == "__main__":
+    run(globals())
