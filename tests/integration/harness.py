@@ -291,17 +291,23 @@ def changed_pixels(a, b):
                                  b.region(0, 40, b.width, b.height)) if p != q)
 
 
-def empty_desktop(host):
-    """A screenshot of the desktop once the shell has drawn its background;
-    the first frames after start-up are still blank."""
+def settled_screenshot(host, what="the screen", timeout=5.0):
+    """A screenshot taken once two in a row are the same: for a screen with
+    nothing animated on it, the first frames may still be half drawn."""
     last = host.screenshot()
-    for _ in range(50):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         time.sleep(0.1)
         shot = host.screenshot()
         if changed_pixels(last, shot) == 0:
             return shot
         last = shot
-    raise Failure("the desktop never settled")
+    raise Failure(f"{what} never settled")
+
+
+def empty_desktop(host):
+    """The desktop once the shell has drawn its background."""
+    return settled_screenshot(host, "the empty desktop")
 
 
 def histogram_similarity(a, b):
