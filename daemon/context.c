@@ -22,7 +22,19 @@
 #include "wire/cross_domain.h"
 #include "wire/limits.h"
 
-#define PAGE_SIZE 4096u
+/* The header's numbers are the daemon's. */
+_Static_assert(CROSSWAY_MAX_POLL_FENCES == CROSSWAY_BACKEND_MAX_POLL_FENCES, "poll fences");
+_Static_assert(CROSSWAY_DEFAULT_MAX_ITEMS == CROSSWAY_BACKEND_MAX_RESOURCES, "resources");
+_Static_assert(CROSS_DOMAIN_MAX_IDENTIFIERS == CROSSWAY_BACKEND_MAX_IDENTIFIERS, "identifiers");
+_Static_assert(CROSS_DOMAIN_RING_BUFFER_SIZE == CROSSWAY_BACKEND_MAX_RECORD_SIZE, "record size");
+_Static_assert(-EPROTO == CROSSWAY_BACKEND_ERROR_PROTOCOL, "EPROTO");
+_Static_assert(-EPIPE == CROSSWAY_BACKEND_ERROR_COMPOSITOR, "EPIPE");
+_Static_assert(CONTEXT_EXIT_CLEAN == CROSSWAY_BACKEND_EXIT_CLEAN &&
+		       CONTEXT_EXIT_ERROR == CROSSWAY_BACKEND_EXIT_ERROR &&
+		       CONTEXT_EXIT_USAGE == CROSSWAY_BACKEND_EXIT_USAGE &&
+		       CONTEXT_EXIT_COMPOSITOR == CROSSWAY_BACKEND_EXIT_COMPOSITOR,
+	       "exit codes");
+
 /* Write pipes recently closed: WRITEs to them are late, not hostile. */
 #define CLOSED_PIPES_REMEMBERED 64
 /* Record buffer: one ring page at most (guests size theirs with 4096). */
@@ -67,6 +79,7 @@ struct context {
 			       // whose start was already delivered
 	bool prefer_read;      // alternate RECEIVE and READ when both wait
 
+	bool released; // the guest let go of a ring: nothing left to serve
 	bool comp_eof; // the compositor connection ended
 	bool eof_sent; // the 0-byte RECEIVE was delivered
 	bool backend_gone;
@@ -94,11 +107,36 @@ static void finish(struct context *ctx, int code);
 /* ---------------------------------------------------------------------- */
 /* Ending                                                                 */
 
+/* Completes every pending poll fence at the end of the context. Each gets an
+ * empty RECEIVE first, while the channel ring is still attached: that is
+ * the guests' end-of-file (wayland-proxy-virtwl closes its client on it), so
+ * a guest proxy woken by the fence sees the end instead of polling again. */
 static void complete_poll_fences(struct context *ctx) {
+	uint8_t rec[RECORD_MAX];
+	size_t rec_size = 0;
+	if (ctx->initialized) {
+		struct resource *r = resources_get(&ctx->resources, ctx->channel.resource_id);
+		if (r != NULL && r->attached) {
+			rec_size = cross_domain_encode_receive(rec, sizeof(rec), ctx->layout, 0,
+							       NULL, NULL, NULL, NULL, 0);
+		}
+	}
 	while (ctx->poll_len > 0) {
 		uint64_t id = ctx->poll_fences[ctx->poll_head];
 		ctx->poll_head = (ctx->poll_head + 1) % CROSSWAY_MAX_POLL_FENCES;
 		ctx->poll_len--;
+		if (rec_size > 0 && rec_size <= ctx->channel.size) {
+			size_t cap = sizeof(struct crossway_backend_ring_write) + rec_size + 8;
+			uint8_t *w = backend_reserve(&ctx->backend, cap);
+			if (w == NULL) {
+				continue; // no record, and so no FENCE_DONE that claims one
+			}
+			backend_commit(&ctx->backend,
+				       backend_link_encode_ring_write(w, cap,
+								      ctx->channel.resource_id, 0,
+								      rec, (uint32_t)rec_size),
+				       -1);
+		}
 		uint8_t *out = backend_reserve(&ctx->backend,
 					       sizeof(struct crossway_backend_fence_done));
 		if (out == NULL) {
@@ -453,7 +491,7 @@ static ssize_t build_read(struct context *ctx, uint8_t *rec) {
 }
 
 static void deliver(struct context *ctx) {
-	if (!ctx->initialized || ctx->done || ctx->backend_gone) {
+	if (!ctx->initialized || ctx->done || ctx->backend_gone || ctx->released) {
 		return;
 	}
 	uint8_t rec[RECORD_MAX];
@@ -780,6 +818,10 @@ static void cmd_write(struct context *ctx, const struct cross_domain_cmd *cmd) {
 }
 
 static void handle_submit(struct context *ctx, const uint8_t *data, uint32_t len) {
+	if (ctx->released && len > 0) {
+		fail(ctx, CONTEXT_EXIT_ERROR, "SUBMIT: the guest released its rings already");
+		return;
+	}
 	struct cross_domain_reader r = cross_domain_reader_init(data, len);
 	struct cross_domain_cmd cmd;
 	struct wire_error err;
@@ -814,6 +856,22 @@ static void handle_submit(struct context *ctx, const uint8_t *data, uint32_t len
 
 /* ---------------------------------------------------------------------- */
 /* Backend requests                                                       */
+
+/* The guest's debug name is any bytes: printable ASCII is logged as it is,
+ * everything else (control characters, escape sequences, newlines that
+ * would forge log lines, non-ASCII) as \xNN. */
+static void sanitize(const char *in, char *out, size_t cap) {
+	size_t n = 0;
+	for (; *in != '\0' && n + 5 <= cap; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			out[n++] = (char)c;
+		} else {
+			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
+		}
+	}
+	out[n] = '\0';
+}
 
 static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	const struct crossway_backend_hello *h = &msg->hello;
@@ -878,7 +936,9 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 		fail(ctx, CONTEXT_EXIT_ERROR, "out of memory setting up the context");
 		return;
 	}
-	cw_log(CW_LOG_INFO, "Serving context %" PRIu32 " (%s) of VM %s", h->ctx_id, h->ctx_name,
+	char name[4 * CROSSWAY_BACKEND_NAME_SIZE];
+	sanitize(h->ctx_name, name, sizeof(name));
+	cw_log(CW_LOG_INFO, "Serving context %" PRIu32 " (%s) of VM %s", h->ctx_id, name,
 	       ctx->vm_name);
 }
 
@@ -918,8 +978,42 @@ static void handle_attach(struct context *ctx, const struct backend_msg *msg, in
 			     a->resource_id);
 			return;
 		}
+		if (a->size != 0 && a->size != r->size) {
+			fail(ctx, CONTEXT_EXIT_ERROR,
+			     "ATTACH: blob %" PRIu32 " has %" PRIu64 " bytes, not %" PRIu64,
+			     a->resource_id, r->size, a->size);
+			return;
+		}
 		r->attached = true;
 		break;
+	}
+}
+
+static bool is_ring(const struct context *ctx, uint32_t id) {
+	return ctx->initialized && (id == ctx->query.resource_id || id == ctx->channel.resource_id);
+}
+
+/* The guest let go of a ring (DETACH or UNREF after INIT). Guests close
+ * their DRM file, which detaches and unreferences every resource, before
+ * the context is destroyed: that is the normal end of a guest proxy, not a
+ * violation. Nothing can be delivered any more, so the Wayland connection
+ * ends now; the link stays open for the backend's remaining DETACH/UNREF
+ * and its SHUTDOWN. */
+static void release(struct context *ctx, const char *what, uint32_t id) {
+	if (ctx->released) {
+		return;
+	}
+	cw_log(CW_LOG_INFO, "%s of ring resource %" PRIu32 ": the guest left, ending the context",
+	       what, id);
+	complete_poll_fences(ctx);
+	ctx->released = true;
+	if (ctx->have_comp) {
+		compositor_close(&ctx->comp);
+	}
+	pipes_close_reads(&ctx->pipes);
+	if (ctx->stall_armed) {
+		ctx->stall_armed = false;
+		wl_event_source_timer_update(ctx->stall_timer, 0);
 	}
 }
 
@@ -935,6 +1029,9 @@ static void handle_detach(struct context *ctx, const struct backend_msg *msg) {
 		// The fd was the backend's loan for the time it is attached.
 		fd_close(&r->fd);
 	}
+	if (is_ring(ctx, r->id)) {
+		release(ctx, "DETACH", r->id);
+	}
 }
 
 static void handle_unref(struct context *ctx, const struct backend_msg *msg) {
@@ -944,11 +1041,11 @@ static void handle_unref(struct context *ctx, const struct backend_msg *msg) {
 		     msg->resource.resource_id);
 		return;
 	}
-	if (ctx->initialized &&
-	    (r->id == ctx->query.resource_id || r->id == ctx->channel.resource_id)) {
-		fail(ctx, CONTEXT_EXIT_ERROR, "UNREF: resource %" PRIu32 " is a ring in use",
-		     r->id);
-		return;
+	uint32_t id = r->id;
+	r->attached = false;
+	if (is_ring(ctx, id)) {
+		// Released with the ring still known: no record goes into it.
+		release(ctx, "UNREF", id);
 	}
 	resources_remove(&ctx->resources, r);
 }
@@ -962,6 +1059,11 @@ static void handle_fence(struct context *ctx, const struct backend_msg *msg) {
 		emit_fence_done(ctx, f->fence_id, f->ring_idx);
 		return;
 	case CROSSWAY_BACKEND_RING_CHANNEL:
+		if (ctx->released) {
+			// No ring to write a record into: the poll ends at once.
+			emit_fence_done(ctx, f->fence_id, f->ring_idx);
+			return;
+		}
 		if (!ctx->initialized) {
 			fail(ctx, CONTEXT_EXIT_ERROR, "FENCE: poll fence before INIT");
 			return;
@@ -982,6 +1084,10 @@ static void handle_fence(struct context *ctx, const struct backend_msg *msg) {
 
 static void handle_create_blob(struct context *ctx, const struct backend_msg *msg) {
 	const struct crossway_backend_create_blob *c = &msg->create_blob;
+	if (ctx->released) {
+		fail(ctx, CONTEXT_EXIT_ERROR, "CREATE_BLOB: the guest released its rings already");
+		return;
+	}
 	if (resources_get(&ctx->resources, c->resource_id) != NULL) {
 		fail(ctx, CONTEXT_EXIT_ERROR, "CREATE_BLOB: resource %" PRIu32 " already exists",
 		     c->resource_id);
@@ -1007,14 +1113,14 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 	int fd = -1;
 	if (it->kind == ITEM_IMAGE) {
 		const struct image_layout *l = &it->image;
-		if (c->size != l->size) {
+		if (!image_blob_size_ok(l->size, c->size)) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
 			     "CREATE_BLOB: size %" PRIu64 " does not match blob %" PRIu64
-			     " (%" PRIu64 " bytes)",
+			     " (%" PRIu64 " bytes, rounded up to a 4, 16 or 64 KiB page)",
 			     c->size, c->blob_id, l->size);
 			return;
 		}
-		if (ctx->resources.blob_bytes + l->size >
+		if (ctx->resources.blob_bytes + c->size >
 		    ctx->policy_config.limits.max_total_bytes) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
 			     "CREATE_BLOB: memory limit reached (%" PRIu64 " of %" PRIu64
@@ -1022,7 +1128,11 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			     ctx->resources.blob_bytes, ctx->policy_config.limits.max_total_bytes);
 			return;
 		}
-		fd = image_allocator_allocate(ctx->alloc, l, &reply.handle_type);
+		// The guest maps all of its blob: back all of it (memfd); a dma-buf
+		// keeps its own size (see BLOBS in crossway-backend(7)).
+		struct image_layout sized = *l;
+		sized.size = c->size;
+		fd = image_allocator_allocate(ctx->alloc, &sized, &reply.handle_type);
 		if (fd < 0) {
 			reply.status = -(errno ? errno : ENOMEM);
 			cw_log_errno(CW_LOG_ERROR, "CREATE_BLOB: cannot allocate %" PRIu64 " bytes",
@@ -1041,17 +1151,19 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 		reply.modifier = l->modifier;
 	} else {
 		// A received memory fd: one blob per item. The guest kernel
-		// rounds the size it was given up to the page.
-		uint64_t min = it->memory.size;
-		uint64_t max = (min + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
-		if (c->size < min || c->size > max) {
+		// rounds the size it was given up to its page.
+		if (!image_blob_size_ok(it->memory.size, c->size)) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
 			     "CREATE_BLOB: size %" PRIu64 " does not match blob %" PRIu64
-			     " (%" PRIu64 " bytes)",
-			     c->size, c->blob_id, min);
+			     " (%" PRIu64 " bytes, rounded up to a 4, 16 or 64 KiB page)",
+			     c->size, c->blob_id, it->memory.size);
 			return;
 		}
 		fd_move(&fd, &it->memory.fd);
+		struct fdtype t;
+		if (fdtype_classify(fd, &t) && t.dmabuf) {
+			reply.handle_type = CROSSWAY_BACKEND_HANDLE_DMABUF;
+		}
 		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED |
 				 CROSSWAY_BACKEND_MAP_ACCESS_READ |
 				 (it->memory.read_only ? 0 : CROSSWAY_BACKEND_MAP_ACCESS_WRITE);

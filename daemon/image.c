@@ -23,7 +23,9 @@
 uint64_t image_bytes_copied;
 
 #define ROW_ALIGN 64u
-#define PAGE 4096u
+/* Image sizes are told to the guest rounded to the smallest guest page; a
+ * guest with larger pages rounds further (image_blob_size_ok). */
+#define PAGE CROSSWAY_BACKEND_BLOB_PAGE_4K
 
 struct format_info {
 	uint32_t fourcc;
@@ -326,6 +328,19 @@ bool image_allocator_layout(const struct image_allocator *a, uint32_t width, uin
 	}
 #endif
 	return true;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t page) {
+	return (v + page - 1) / page * page;
+}
+
+bool image_blob_size_ok(uint64_t required, uint64_t size) {
+	if (required > UINT64_MAX - CROSSWAY_BACKEND_BLOB_PAGE_64K) {
+		return false;
+	}
+	return size == required || size == round_up(required, CROSSWAY_BACKEND_BLOB_PAGE_4K) ||
+	       size == round_up(required, CROSSWAY_BACKEND_BLOB_PAGE_16K) ||
+	       size == round_up(required, CROSSWAY_BACKEND_BLOB_PAGE_64K);
 }
 
 int image_allocator_allocate(const struct image_allocator *a, const struct image_layout *layout,

@@ -117,6 +117,15 @@ bool image_layout_compute(uint32_t width, uint32_t height, uint32_t fourcc, uint
 			  struct wire_error *err);
 
 /**
+ * Whether @size is a valid CREATE_BLOB size for a blob the guest was told
+ * has @required bytes: @required itself, or @required rounded up to a guest
+ * page of 4, 16 or 64 KiB (the guest kernel page-aligns host blob sizes, and
+ * Linux guests run with any of these page sizes). Nothing else: a size that
+ * is no page rounding of @required is a guest or backend bug.
+ */
+bool image_blob_size_ok(uint64_t required, uint64_t size);
+
+/**
  * Allocates @size bytes of sealed shared memory. Returns an fd the caller
  * owns, or -1 (errno set).
  */

@@ -104,6 +104,71 @@ static bool check_payload(const uint8_t *pkt, size_t len, size_t head, uint32_t 
 	return true;
 }
 
+/* The ATTACH fields that need no context state (crossway-backend(7), ATTACH). */
+static bool check_attach(const struct crossway_backend_attach *a, struct wire_error *err) {
+	if (a->resource_id == 0) {
+		return wire_error_set(err, "ATTACH: resource id 0 is not valid");
+	}
+	if (a->blob_mem > CROSSWAY_BACKEND_BLOB_MEM_HOST3D_GUEST) {
+		return wire_error_set(err,
+				      "ATTACH: resource %" PRIu32 ": unknown blob_mem %" PRIu32,
+				      a->resource_id, a->blob_mem);
+	}
+	uint32_t cache = a->map_info & CROSSWAY_BACKEND_MAP_CACHE_MASK;
+	if ((a->map_info & ~(CROSSWAY_BACKEND_MAP_CACHE_MASK | CROSSWAY_BACKEND_MAP_ACCESS_MASK)) ||
+	    cache > CROSSWAY_BACKEND_MAP_CACHE_WC) {
+		return wire_error_set(err, "ATTACH: resource %" PRIu32 ": bad map_info 0x%" PRIx32,
+				      a->resource_id, a->map_info);
+	}
+	switch (a->kind) {
+	case CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY:
+		if (a->blob_mem == CROSSWAY_BACKEND_BLOB_MEM_HOST3D) {
+			return wire_error_set(err,
+					      "ATTACH: resource %" PRIu32
+					      ": kind 1 (guest memory) with blob_mem 2 (host3d)",
+					      a->resource_id);
+		}
+		if (a->size == 0) {
+			return wire_error_set(
+				err, "ATTACH: resource %" PRIu32 ": guest memory of size 0",
+				a->resource_id);
+		}
+		if (a->map_info != 0) {
+			return wire_error_set(err,
+					      "ATTACH: resource %" PRIu32
+					      ": kind 1 (guest memory) with map_info 0x%" PRIx32,
+					      a->resource_id, a->map_info);
+		}
+		break;
+	case CROSSWAY_BACKEND_ATTACH_HOST_FD:
+		if (a->handle_type < CROSSWAY_BACKEND_HANDLE_DMABUF ||
+		    a->handle_type > CROSSWAY_BACKEND_HANDLE_OPAQUE) {
+			return wire_error_set(err,
+					      "ATTACH: resource %" PRIu32
+					      ": kind 2 (host fd) needs "
+					      "handle_type 1, 2 or 3, not %" PRIu32,
+					      a->resource_id, a->handle_type);
+		}
+		return true;
+	case CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB:
+		if (a->blob_mem != 0 && a->blob_mem != CROSSWAY_BACKEND_BLOB_MEM_HOST3D) {
+			return wire_error_set(err,
+					      "ATTACH: resource %" PRIu32
+					      ": kind 3 (crosswayd blob) with blob_mem %" PRIu32
+					      " (only 0 or 2, host3d)",
+					      a->resource_id, a->blob_mem);
+		}
+		break;
+	}
+	if (a->handle_type != 0) {
+		return wire_error_set(err,
+				      "ATTACH: resource %" PRIu32 ": handle_type %" PRIu32
+				      " with kind %" PRIu32 " (only kind 2 has one)",
+				      a->resource_id, a->handle_type, a->kind);
+	}
+	return true;
+}
+
 static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 			struct wire_error *err) {
 	uint32_t type = msg->hdr.type;
@@ -144,6 +209,9 @@ static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 		    a->kind > CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB) {
 			return wire_error_set(err, "ATTACH: unknown kind %" PRIu32, a->kind);
 		}
+		if (!check_attach(a, err)) {
+			return false;
+		}
 		msg->fd_count = a->kind == CROSSWAY_BACKEND_ATTACH_HOST_FD ? 1 : 0;
 		break;
 	}
@@ -151,6 +219,9 @@ static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 	case CROSSWAY_BACKEND_UNREF:
 		if (msg->resource.reserved != 0) {
 			return wire_error_set(err, "%s: reserved field is not zero", name);
+		}
+		if (msg->resource.resource_id == 0) {
+			return wire_error_set(err, "%s: resource id 0 is not valid", name);
 		}
 		break;
 	case CROSSWAY_BACKEND_FENCE:
@@ -162,6 +233,19 @@ static bool decode_body(const uint8_t *pkt, size_t len, struct backend_msg *msg,
 	case CROSSWAY_BACKEND_CREATE_BLOB:
 		if (msg->create_blob.reserved != 0) {
 			return wire_error_set(err, "CREATE_BLOB: reserved field is not zero");
+		}
+		if (msg->create_blob.resource_id == 0) {
+			return wire_error_set(err, "CREATE_BLOB: resource id 0 is not valid");
+		}
+		if (msg->create_blob.blob_flags & ~CROSSWAY_BACKEND_BLOB_FLAGS_ALL) {
+			return wire_error_set(
+				err,
+				"CREATE_BLOB: unknown blob_flags 0x%" PRIx32
+				" (known: 0x1 mappable, 0x2 shareable, 0x4 cross-device)",
+				msg->create_blob.blob_flags);
+		}
+		if (msg->create_blob.size == 0) {
+			return wire_error_set(err, "CREATE_BLOB: size 0");
 		}
 		break;
 	case CROSSWAY_BACKEND_SHUTDOWN:

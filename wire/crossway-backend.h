@@ -57,6 +57,35 @@
 #define CROSSWAY_BACKEND_BLOB_REPLY 0x8004u
 #define CROSSWAY_BACKEND_ERROR 0x80ffu
 
+/* ERROR codes (negative errno values on Linux; treat unknown ones as
+ * CROSSWAY_BACKEND_ERROR_PROTOCOL) */
+#define CROSSWAY_BACKEND_ERROR_PROTOCOL (-71)   // -EPROTO: the guest or the backend broke a rule
+#define CROSSWAY_BACKEND_ERROR_COMPOSITOR (-32) // -EPIPE: the compositor is unreachable or gone
+
+/* Exit status of the crosswayd process */
+#define CROSSWAY_BACKEND_EXIT_CLEAN 0      // probe answered, SHUTDOWN, link closed, rings released
+#define CROSSWAY_BACKEND_EXIT_ERROR 1      // a rule was broken (an ERROR was sent if possible)
+#define CROSSWAY_BACKEND_EXIT_USAGE 2      // bad command line
+#define CROSSWAY_BACKEND_EXIT_COMPOSITOR 3 // no compositor, or it went away
+
+/* Limits (crossway-backend(7), LIMITS) */
+#define CROSSWAY_BACKEND_MAX_FDS_PER_MESSAGE 1u
+/* SUBMIT command bytes in a message of CROSSWAY_BACKEND_MAX_MESSAGE_SIZE */
+#define CROSSWAY_BACKEND_MAX_SUBMIT_LENGTH (CROSSWAY_BACKEND_MAX_MESSAGE_SIZE - 24u)
+#define CROSSWAY_BACKEND_MAX_POLL_FENCES 16u // pending ring 1 fences per context
+#define CROSSWAY_BACKEND_MAX_RESOURCES 4096u // known resources; policy may lower it
+#define CROSSWAY_BACKEND_MIN_QUERY_RING_SIZE 64u
+#define CROSSWAY_BACKEND_MIN_CHANNEL_RING_SIZE 416u
+#define CROSSWAY_BACKEND_MAX_RECORD_SIZE 4096u // bytes of one RING_WRITE record
+#define CROSSWAY_BACKEND_MAX_IDENTIFIERS 28u   // HELLO_REPLY.max_identifiers
+/* CREATE_BLOB sizes: what the guest was told, rounded up to its page size,
+ * one of these (see BLOBS in the man page). */
+#define CROSSWAY_BACKEND_BLOB_PAGE_4K 4096u
+#define CROSSWAY_BACKEND_BLOB_PAGE_16K 16384u
+#define CROSSWAY_BACKEND_BLOB_PAGE_64K 65536u
+/* Seconds a backend waits for crosswayd to exit after SHUTDOWN */
+#define CROSSWAY_BACKEND_SHUTDOWN_TIMEOUT_SECONDS 10u
+
 /* HELLO flags */
 #define CROSSWAY_BACKEND_HELLO_PROBE 0x1u // answer HELLO_REPLY, then exit 0
 
@@ -83,6 +112,7 @@
 #define CROSSWAY_BACKEND_MAP_CACHE_MASK 0x0fu
 #define CROSSWAY_BACKEND_MAP_ACCESS_READ 0x10u
 #define CROSSWAY_BACKEND_MAP_ACCESS_WRITE 0x20u
+#define CROSSWAY_BACKEND_MAP_ACCESS_MASK 0x30u
 
 /* virtio-gpu blob_mem and blob_flags values */
 #define CROSSWAY_BACKEND_BLOB_MEM_GUEST 1u
@@ -91,6 +121,7 @@
 #define CROSSWAY_BACKEND_BLOB_FLAG_MAPPABLE 1u
 #define CROSSWAY_BACKEND_BLOB_FLAG_SHAREABLE 2u
 #define CROSSWAY_BACKEND_BLOB_FLAG_CROSS_DEVICE 4u
+#define CROSSWAY_BACKEND_BLOB_FLAGS_ALL 7u // other bits are errors
 
 struct crossway_backend_header {
 	uint32_t type;

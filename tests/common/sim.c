@@ -450,6 +450,13 @@ bool sim_hello(struct sim *sim, const char *vm) {
 	       sim->have_hello_reply;
 }
 
+bool sim_hello_named(struct sim *sim, const char *vm, const char *ctx_name) {
+	size_t n = backend_link_encode_hello(sendbuf, sizeof(sendbuf), ++sim->serial, 1, 0, vm,
+					     ctx_name);
+	return n > 0 && sim_send_raw(sim, sendbuf, n, -1) &&
+	       sim_wait(sim, have_hello, NULL, 5000) && sim->have_hello_reply;
+}
+
 bool sim_init(struct sim *sim, uint32_t init_size, int timeout_ms) {
 	sim->query.resource_id = sim->next_resource++;
 	sim->query.size = SIM_RING_SIZE;

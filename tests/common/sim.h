@@ -129,6 +129,9 @@ bool sim_wait_error(struct sim *sim, int timeout_ms);
 
 /** HELLO + HELLO_REPLY. */
 bool sim_hello(struct sim *sim, const char *vm);
+/** HELLO with the guest debug name @ctx_name (any bytes, NUL-terminated,
+ * at most 63) + HELLO_REPLY. */
+bool sim_hello_named(struct sim *sim, const char *vm, const char *ctx_name);
 /**
  * ATTACHes the rings (one shared ring for the 16-byte form) and SUBMITs INIT
  * in @init_size bytes, then a ring-0 fence to be sure it was handled.

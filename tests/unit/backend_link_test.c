@@ -45,6 +45,58 @@ static size_t attach_guest(void) {
 static size_t attach_kind9(void) {
 	return backend_link_encode_attach(buf, sizeof(buf), 2, 5, 9, 4096, 1, 0, 0);
 }
+static size_t attach_id0(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 0,
+					  CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, 1, 0, 0);
+}
+static size_t attach_blob_mem4(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, 4, 0, 0);
+}
+static size_t attach_guest_host3d(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, 2, 0, 0);
+}
+static size_t attach_guest_empty(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 0, 1, 0, 0);
+}
+static size_t attach_host_fd_handle0(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5, CROSSWAY_BACKEND_ATTACH_HOST_FD,
+					  4096, 2, 0, 0);
+}
+static size_t attach_blob_handle(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 4096, 2,
+					  CROSSWAY_BACKEND_HANDLE_SHM, 0);
+}
+static size_t attach_blob_map_info(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 4096, 2, 0, 0x31);
+}
+static size_t attach_blob_bad_cache(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 4096, 2, 0, 0x34);
+}
+static size_t attach_blob_guest_mem(void) {
+	return backend_link_encode_attach(buf, sizeof(buf), 2, 5,
+					  CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 4096, 1, 0, 0);
+}
+static size_t detach_id0(void) {
+	return backend_link_encode_resource(buf, sizeof(buf), CROSSWAY_BACKEND_DETACH, 1, 0);
+}
+static size_t create_blob(void) {
+	return backend_link_encode_create_blob(buf, sizeof(buf), 9, 12, 2, 3, 0x1234, 8192);
+}
+static size_t create_blob_id0(void) {
+	return backend_link_encode_create_blob(buf, sizeof(buf), 9, 0, 2, 3, 0x1234, 8192);
+}
+static size_t create_blob_flags(void) {
+	return backend_link_encode_create_blob(buf, sizeof(buf), 9, 12, 2, 0x13, 0x1234, 8192);
+}
+static size_t create_blob_size0(void) {
+	return backend_link_encode_create_blob(buf, sizeof(buf), 9, 12, 2, 3, 0x1234, 0);
+}
 static size_t submit(void) {
 	return backend_link_encode_submit(buf, sizeof(buf), 3,
 					  "\x03\0\x10\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
@@ -135,6 +187,32 @@ static const struct link_case cases[] = {
 	{"ATTACH guest memory with fd", attach_guest, 1, BACKEND_LINK_TO_CROSSWAYD,
 	 "carries 1 fds, needs 0"},
 	{"ATTACH kind 9", attach_kind9, 0, BACKEND_LINK_TO_CROSSWAYD, "ATTACH: unknown kind 9"},
+	{"ATTACH resource 0", attach_id0, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "ATTACH: resource id 0 is not valid"},
+	{"ATTACH blob_mem 4", attach_blob_mem4, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "ATTACH: resource 5: unknown blob_mem 4"},
+	{"ATTACH guest memory host3d", attach_guest_host3d, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "kind 1 (guest memory) with blob_mem 2 (host3d)"},
+	{"ATTACH guest memory size 0", attach_guest_empty, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "ATTACH: resource 5: guest memory of size 0"},
+	{"ATTACH host fd handle_type 0", attach_host_fd_handle0, 1, BACKEND_LINK_TO_CROSSWAYD,
+	 "kind 2 (host fd) needs handle_type 1, 2 or 3, not 0"},
+	{"ATTACH blob with handle_type", attach_blob_handle, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "handle_type 2 with kind 3 (only kind 2 has one)"},
+	{"ATTACH blob map_info", attach_blob_map_info, 0, BACKEND_LINK_TO_CROSSWAYD, NULL},
+	{"ATTACH blob bad cache type", attach_blob_bad_cache, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "ATTACH: resource 5: bad map_info 0x34"},
+	{"ATTACH blob guest blob_mem", attach_blob_guest_mem, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "kind 3 (crosswayd blob) with blob_mem 1"},
+	{"DETACH resource 0", detach_id0, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "DETACH: resource id 0 is not valid"},
+	{"CREATE_BLOB", create_blob, 0, BACKEND_LINK_TO_CROSSWAYD, NULL},
+	{"CREATE_BLOB resource 0", create_blob_id0, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "CREATE_BLOB: resource id 0 is not valid"},
+	{"CREATE_BLOB flags", create_blob_flags, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "CREATE_BLOB: unknown blob_flags 0x13"},
+	{"CREATE_BLOB size 0", create_blob_size0, 0, BACKEND_LINK_TO_CROSSWAYD,
+	 "CREATE_BLOB: size 0"},
 	{"SUBMIT", submit, 0, BACKEND_LINK_TO_CROSSWAYD, NULL},
 	{"SUBMIT odd length", submit_odd, 0, BACKEND_LINK_TO_CROSSWAYD, NULL},
 	{"SUBMIT length lies", submit_length_lies, 0, BACKEND_LINK_TO_CROSSWAYD,

@@ -1,0 +1,846 @@
+/*
+ * The ring front end end to end: a scripted backend (tests/common/sim) and a
+ * guest-side Wayland client (tests/common/guest) drive a real crosswayd,
+ * byte for byte like a VMM and a guest proxy, against a real weston.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/common/guest.h"
+#include "tests/common/host.h"
+#include "tests/common/sim.h"
+#include "tests/harness/bytes.h"
+#include "tests/harness/test.h"
+
+#define TIMEOUT 5000
+#define XRGB8888 1 // wl_shm format
+#define FILL 0xffe02080u
+
+struct fixture {
+	struct host host;
+	struct sim sim;
+	struct guest g;
+};
+
+static const char *crosswayd(void) {
+	const char *p = getenv("CROSSWAYD");
+	if (p == NULL || access(p, X_OK) != 0) {
+		test_skip("CROSSWAYD is not set");
+	}
+	return p;
+}
+
+static void start_host(struct fixture *f) {
+	if (!host_start(&f->host, 640, 480)) {
+		test_skip("weston is not installed or did not start");
+	}
+}
+
+static void spawn(struct fixture *f, const char *const *args) {
+	test_assert(sim_spawn(&f->sim, crosswayd(), f->host.display, args, true));
+}
+
+static void setup(struct fixture *f, uint32_t init_size, const char *const *args) {
+	memset(f, 0, sizeof(*f));
+	start_host(f);
+	spawn(f, args);
+	test_assert_msg(sim_hello(&f->sim, "vm-ring"), "no HELLO_REPLY");
+	test_assert_msg(sim_init(&f->sim, init_size, TIMEOUT), "INIT failed: %s",
+			f->sim.error_text);
+	guest_init(&f->g, &f->sim);
+}
+
+static int teardown(struct fixture *f) {
+	sim_send_shutdown(&f->sim);
+	test_assert_msg(f->sim.fault[0] == '\0', "crosswayd broke the link contract: %s",
+			f->sim.fault);
+	int code = sim_finish(&f->sim, TIMEOUT);
+	guest_finish(&f->g);
+	host_stop(&f->host);
+	return code;
+}
+
+/* Another context on the same compositor completes a round trip. */
+static void others_still_served(struct fixture *f) {
+	test_assert_msg(host_alive(&f->host), "the compositor died");
+	struct sim other;
+	test_assert(sim_spawn(&other, crosswayd(), f->host.display, NULL, false));
+	test_assert(sim_hello(&other, "vm-other"));
+	test_assert(sim_init(&other, 20, TIMEOUT));
+	struct guest g;
+	guest_init(&g, &other);
+	test_assert_msg(guest_registry(&g, TIMEOUT), "a healthy context stopped working");
+	guest_finish(&g);
+	sim_send_shutdown(&other);
+	test_assert_int_eq(sim_finish(&other, TIMEOUT), 0);
+}
+
+/* Waits for the ERROR, checks its text, the exit status and the others. */
+static void expect_error(struct fixture *f, const char *text) {
+	test_assert_msg(sim_wait_error(&f->sim, TIMEOUT), "no ERROR (wanted \"%s\")", text);
+	test_assert_str_contains(f->sim.error_text, text);
+	char log[16384];
+	sim_read_stderr(&f->sim, log, sizeof(log), 200);
+	test_assert_str_contains(log, text);
+	test_assert_int_eq(sim_finish(&f->sim, TIMEOUT), 1);
+	others_still_served(f);
+	guest_finish(&f->g);
+	host_stop(&f->host);
+}
+
+/* ------------------------------------------------------------------ */
+
+TEST(probe_answers_and_exits) {
+	struct sim sim;
+	test_assert(sim_spawn(&sim, crosswayd(), "no-such-compositor", NULL, false));
+	test_assert(sim_send_hello(&sim, "vm-probe", CROSSWAY_BACKEND_HELLO_PROBE));
+	test_assert(sim_handle_message(&sim, TIMEOUT) == 1);
+	test_assert(sim.have_hello_reply);
+	test_assert_int_eq(sim.hello_reply.version, 1);
+	test_assert_int_eq(sim.hello_reply.caps.supported_channels, 1u << 1);
+	test_assert_int_eq(sim.hello_reply.max_identifiers, 28);
+	test_assert_int_eq(sim_finish(&sim, TIMEOUT), 0);
+}
+
+TEST(no_compositor_is_exit_3) {
+	struct sim sim;
+	test_assert(sim_spawn(&sim, crosswayd(), "no-such-compositor", NULL, false));
+	test_assert(sim_send_hello(&sim, "vm-x", 0));
+	test_assert(sim_wait_error(&sim, TIMEOUT));
+	test_assert_str_contains(sim.error_text, "no compositor");
+	test_assert_int_eq(sim_finish(&sim, TIMEOUT), 3);
+}
+
+static const uint32_t init_sizes[] = {16, 20, 24, 36};
+
+TEST_P(registry_through_each_init_size, init_sizes) {
+	struct fixture f;
+	setup(&f, *data, NULL);
+	test_assert_msg(guest_registry(&f.g, TIMEOUT), "no registry round trip");
+	test_assert(guest_find_global(&f.g, "wl_compositor") != NULL);
+	test_assert(guest_find_global(&f.g, "xdg_wm_base") != NULL);
+	test_assert(guest_find_global(&f.g, "weston_screenshooter") == NULL);
+	test_assert(guest_find_global(&f.g, "weston_desktop_shell") == NULL);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* Lays out request arguments (words and strings). */
+static size_t words(uint8_t *buf, int n, const uint32_t *w) {
+	memcpy(buf, w, 4 * (size_t)n);
+	return 4 * (size_t)n;
+}
+
+struct window {
+	uint32_t compositor, shm, wm_base, surface, xdg_surface, toplevel, pool, buffer;
+	uint32_t blob_resource;
+	int blob_fd;
+	uint8_t *pixels;
+	size_t size;
+};
+
+/* Makes a W x H window filled with FILL, drawn from a host blob. */
+static void make_window(struct fixture *f, struct window *w, uint32_t width, uint32_t height) {
+	struct guest *g = &f->g;
+	test_assert(guest_registry(g, TIMEOUT));
+	w->compositor = guest_bind(g, "wl_compositor", 4);
+	w->shm = guest_bind(g, "wl_shm", 1);
+	w->wm_base = guest_bind(g, "xdg_wm_base", 1);
+	test_assert(w->compositor && w->shm && w->wm_base);
+	// The pool shadow a guest proxy makes: R8, pool size x 1.
+	w->size = (size_t)width * height * 4;
+	struct cross_domain_image_requirements req;
+	test_assert(
+		sim_image_requirements(&f->sim, (uint32_t)w->size, 1, 0x20203852, &req, TIMEOUT));
+	test_assert(req.size >= w->size && req.size % 4096 == 0);
+	struct crossway_backend_blob_reply reply;
+	w->blob_fd = sim_create_blob(&f->sim, req.blob_id, req.size, &w->blob_resource, &reply,
+				     TIMEOUT);
+	test_assert_msg(w->blob_fd >= 0, "CREATE_BLOB failed: %s", f->sim.error_text);
+	test_assert_int_eq(reply.handle_type, CROSSWAY_BACKEND_HANDLE_SHM);
+	w->pixels = mmap(NULL, req.size, PROT_READ | PROT_WRITE, MAP_SHARED, w->blob_fd, 0);
+	test_assert(w->pixels != MAP_FAILED);
+	for (size_t i = 0; i < w->size; i += 4) {
+		uint32_t px = FILL;
+		memcpy(w->pixels + i, &px, 4);
+	}
+	uint8_t a[64];
+	w->pool = guest_new_id(g);
+	uint32_t pool_args[] = {w->pool, (uint32_t)w->size};
+	uint32_t ids[] = {w->blob_resource}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB};
+	test_assert(
+		guest_request(g, w->shm, 0, a, (uint32_t)words(a, 2, pool_args), ids, types, 1));
+	w->buffer = guest_new_id(g);
+	uint32_t buf_args[] = {w->buffer, 0, width, height, width * 4, XRGB8888};
+	test_assert(
+		guest_request(g, w->pool, 0, a, (uint32_t)words(a, 6, buf_args), NULL, NULL, 0));
+	w->surface = guest_new_id(g);
+	test_assert(guest_request(g, w->compositor, 0, &w->surface, 4, NULL, NULL, 0));
+	w->xdg_surface = guest_new_id(g);
+	uint32_t xs[] = {w->xdg_surface, w->surface};
+	test_assert(guest_request(g, w->wm_base, 2, a, (uint32_t)words(a, 2, xs), NULL, NULL, 0));
+	w->toplevel = guest_new_id(g);
+	test_assert(guest_request(g, w->xdg_surface, 1, &w->toplevel, 4, NULL, NULL, 0));
+	test_assert(guest_request(g, w->surface, 6 /* commit */, NULL, 0, NULL, NULL, 0));
+	int i = guest_wait_event(g, w->xdg_surface, 0 /* configure */, TIMEOUT);
+	test_assert_msg(i >= 0, "no xdg_surface.configure");
+	uint32_t serial = guest_event_word(&g->events[i], 0);
+	test_assert(
+		guest_request(g, w->xdg_surface, 4 /* ack_configure */, &serial, 4, NULL, NULL, 0));
+	uint32_t attach[] = {w->buffer, 0, 0};
+	test_assert(
+		guest_request(g, w->surface, 1, a, (uint32_t)words(a, 3, attach), NULL, NULL, 0));
+	uint32_t damage[] = {0, 0, width, height};
+	test_assert(
+		guest_request(g, w->surface, 2, a, (uint32_t)words(a, 4, damage), NULL, NULL, 0));
+	test_assert(guest_request(g, w->surface, 6, NULL, 0, NULL, NULL, 0));
+	test_assert(guest_roundtrip(g, TIMEOUT));
+}
+
+static size_t count_fill(const uint8_t *rgba, int width, int height) {
+	size_t n = 0;
+	for (int i = 0; i < width * height; i++) {
+		const uint8_t *p = rgba + 4 * i;
+		// FILL is XRGB 0xe02080 -> R 0xe0, G 0x20, B 0x80.
+		if (p[0] == 0xe0 && p[1] == 0x20 && p[2] == 0x80) {
+			n++;
+		}
+	}
+	return n;
+}
+
+TEST(shm_window_shows_on_weston) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct window w;
+	make_window(&f, &w, 200, 150);
+	// weston repaints on its own clock: look again for a while.
+	size_t n = 0;
+	for (int tries = 0; tries < 20 && n < 200 * 150 * 9 / 10; tries++) {
+		nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+		uint8_t *rgba;
+		int sw, sh;
+		test_assert_msg(host_screenshot(&f.host, &rgba, &sw, &sh), "no screenshot");
+		n = count_fill(rgba, sw, sh);
+		free(rgba);
+	}
+	test_assert_msg(n >= 200 * 150 * 9 / 10, "%zu of %d pixels of the window are on screen", n,
+			200 * 150);
+	munmap(w.pixels, w.size);
+	close(w.blob_fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(legacy_four_identifier_sends) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	f.sim.layout = CROSS_DOMAIN_MAX_IDENTIFIERS_LEGACY;
+	struct window w;
+	make_window(&f, &w, 64, 64);
+	munmap(w.pixels, w.size);
+	close(w.blob_fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(sixteen_byte_init_with_one_shared_ring) {
+	struct fixture f;
+	setup(&f, 16, NULL);
+	test_assert_int_eq(f.sim.layout, 4); // legacy guests predate the 28 layout
+	struct window w;
+	make_window(&f, &w, 64, 64);
+	munmap(w.pixels, w.size);
+	close(w.blob_fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(send_split_mid_message) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, 1, 1);
+	bytes_u32(&b, 2);
+	wl_end(&b, s);
+	s = wl_begin(&b, 1, 0);
+	bytes_u32(&b, 3);
+	wl_end(&b, s);
+	// 5 bytes, then 9, then the rest: every cut is inside a message.
+	test_assert(sim_send_wayland(&f.sim, b.data, 5, NULL, NULL, 0));
+	test_assert(sim_send_wayland(&f.sim, b.data + 5, 9, NULL, NULL, 0));
+	test_assert(sim_send_wayland(&f.sim, b.data + 14, (uint32_t)b.len - 14, NULL, NULL, 0));
+	f.g.next_id = 4;
+	test_assert(guest_wait_event(&f.g, 3, 0, TIMEOUT) >= 0);
+	test_assert(guest_find_event(&f.g, 2, 0, 0) >= 0); // globals came
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(blob_detached_and_reattached_between_sends) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct window w;
+	make_window(&f, &w, 32, 32);
+	// A second pool from the same blob, in a later SEND: sim_send_wayland
+	// re-attaches the resource before and detaches it after, as guests do.
+	uint8_t a[16];
+	uint32_t pool2 = guest_new_id(&f.g);
+	uint32_t args[] = {pool2, 4096};
+	uint32_t ids[] = {w.blob_resource}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB};
+	test_assert(guest_request(&f.g, w.shm, 0, a, (uint32_t)words(a, 2, args), ids, types, 1));
+	test_assert(guest_roundtrip(&f.g, TIMEOUT));
+	munmap(w.pixels, w.size);
+	close(w.blob_fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(keymap_arrives_as_a_blob) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	if (!f.host.seat) {
+		teardown(&f);
+		test_skip("weston has no test seat (FAKE_SEAT not built)");
+	}
+	test_assert(guest_registry(&f.g, TIMEOUT));
+	uint32_t seat = guest_bind(&f.g, "wl_seat", 5);
+	test_assert(seat != 0);
+	uint32_t keyboard = guest_new_id(&f.g);
+	test_assert(guest_request(&f.g, seat, 1 /* get_keyboard */, &keyboard, 4, NULL, NULL, 0));
+	int i = guest_wait_event(&f.g, keyboard, 0 /* keymap */, TIMEOUT);
+	test_assert_msg(i >= 0, "no keymap");
+	struct guest_event *e = &f.g.events[i];
+	test_assert_int_eq(e->id_count, 1);
+	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB);
+	uint32_t size = guest_event_word(e, 1);
+	test_assert_int_eq(e->sizes[0], size);
+	// A guest with 16 KiB pages rounds the blob up to its page.
+	uint64_t blob_size = (size + 16383ull) / 16384 * 16384;
+	struct crossway_backend_blob_reply reply;
+	int fd = sim_create_blob(&f.sim, e->ids[0], blob_size, NULL, &reply, TIMEOUT);
+	test_assert_msg(fd >= 0, "CREATE_BLOB of the keymap failed: %s", f.sim.error_text);
+	// weston's keymap is a memfd (or a file), not a dma-buf.
+	test_assert_int_eq(reply.handle_type, CROSSWAY_BACKEND_HANDLE_SHM);
+	test_assert_int_eq(reply.size, blob_size);
+	char text[64] = "";
+	test_assert(pread(fd, text, sizeof(text) - 1, 0) > 0);
+	test_assert_str_contains(text, "xkb_keymap");
+	close(fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bad input: each ends its context with an exact ERROR.              */
+
+struct bad_case {
+	const char *name;
+	void (*run)(struct fixture *f);
+	const char *error;
+};
+
+static void submit(struct fixture *f, const void *cmds, uint32_t len) {
+	test_assert(sim_send_submit(&f->sim, cmds, len));
+}
+
+static void bad_unknown_command(struct fixture *f) {
+	uint8_t cmd[8] = {14, 0, 8, 0, 0, 0, 0, 0};
+	submit(f, cmd, sizeof(cmd));
+}
+
+static void bad_truncated_command(struct fixture *f) {
+	uint8_t cmd[5] = {3, 0, 16, 0, 0};
+	submit(f, cmd, sizeof(cmd));
+}
+
+static void bad_unknown_resource(struct fixture *f) {
+	uint8_t cmd[512];
+	uint32_t ids[] = {999}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB}, sizes[] = {0};
+	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), 28, 1, ids, types, sizes, NULL, 0);
+	submit(f, cmd, (uint32_t)n);
+}
+
+static void bad_detached_resource(struct fixture *f) {
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 4096, 1, 0x20203852, &req, TIMEOUT));
+	uint32_t resource;
+	int fd = sim_create_blob(&f->sim, req.blob_id, req.size, &resource, NULL, TIMEOUT);
+	test_assert(fd >= 0);
+	close(fd);
+	// sim_create_blob left it detached, as a guest does; SEND it raw.
+	uint8_t cmd[512];
+	uint32_t ids[] = {resource}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB}, sizes[] = {0};
+	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), 28, 1, ids, types, sizes, NULL, 0);
+	submit(f, cmd, (uint32_t)n);
+}
+
+static void bad_read_pipe_id(struct fixture *f) {
+	uint8_t cmd[512];
+	uint32_t ids[] = {0x80000005u}, types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE}, sizes[] = {0};
+	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), 28, 1, ids, types, sizes, NULL, 0);
+	submit(f, cmd, (uint32_t)n);
+}
+
+static void bad_too_many_identifiers(struct fixture *f) {
+	uint8_t cmd[512];
+	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), 28, 0, NULL, NULL, NULL, NULL, 0);
+	uint32_t count = 29;
+	memcpy(cmd + 8, &count, 4);
+	submit(f, cmd, (uint32_t)n);
+}
+
+static void send_bytes(struct fixture *f, const struct bytes *b) {
+	test_assert(sim_send_wayland(&f->sim, b->data, (uint32_t)b->len, NULL, NULL, 0));
+}
+
+static void bad_message_size(struct fixture *f) {
+	struct bytes b = {0};
+	bytes_u32(&b, 1);
+	bytes_u32(&b, 6u << 16);
+	send_bytes(f, &b);
+}
+
+static void bad_opcode(struct fixture *f) {
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, 1, 7);
+	wl_end(&b, s);
+	send_bytes(f, &b);
+}
+
+static void bad_unterminated_string(struct fixture *f) {
+	test_assert(guest_registry(&f->g, TIMEOUT));
+	const struct guest_global *gl = guest_find_global(&f->g, "wl_compositor");
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, f->g.registry, 0);
+	bytes_u32(&b, gl->name);
+	bytes_u32(&b, 4);
+	bytes_raw(&b, "wl_c", 4); // no NUL where the length says
+	bytes_u32(&b, 1);
+	bytes_u32(&b, 20);
+	wl_end(&b, s);
+	send_bytes(f, &b);
+}
+
+static void bad_reused_new_id(struct fixture *f) {
+	test_assert(guest_registry(&f->g, TIMEOUT)); // registry is object 2
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, 1, 1);
+	bytes_u32(&b, 2);
+	wl_end(&b, s);
+	send_bytes(f, &b);
+}
+
+static void bad_wrong_interface(struct fixture *f) {
+	test_assert(guest_registry(&f->g, TIMEOUT));
+	uint32_t comp = guest_bind(&f->g, "wl_compositor", 4);
+	uint32_t surface = guest_new_id(&f->g);
+	test_assert(guest_request(&f->g, comp, 0, &surface, 4, NULL, NULL, 0));
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, surface, 1 /* attach */);
+	bytes_u32(&b, f->g.registry); // a wl_registry, not a wl_buffer
+	bytes_u32(&b, 0);
+	bytes_u32(&b, 0);
+	wl_end(&b, s);
+	send_bytes(f, &b);
+}
+
+static void bad_missing_fd(struct fixture *f) {
+	test_assert(guest_registry(&f->g, TIMEOUT));
+	uint32_t shm = guest_bind(&f->g, "wl_shm", 1);
+	uint32_t args[] = {guest_new_id(&f->g), 4096};
+	test_assert(guest_request(&f->g, shm, 0, args, 8, NULL, NULL, 0));
+}
+
+static void bad_blob_size(struct fixture *f) {
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 4096, 1, 0x20203852, &req, TIMEOUT));
+	sim_send_create_blob(&f->sim, f->sim.next_resource++, req.blob_id, 2 * req.size);
+}
+
+static void bad_ring_too_small(struct fixture *f) {
+	// A context whose channel ring cannot hold one record header.
+	struct sim *sim = &f->sim;
+	uint32_t q = sim->next_resource++, c = sim->next_resource++;
+	sim_send_attach(sim, q, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, -1);
+	sim_send_attach(sim, c, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 300, -1);
+	uint8_t cmd[32];
+	size_t n = cross_domain_encode_init(cmd, sizeof(cmd), 20, q, c, 1);
+	submit(f, cmd, (uint32_t)n);
+}
+
+static void send_create_blob(struct fixture *f, uint32_t resource, uint32_t flags, uint64_t blob_id,
+			     uint64_t size) {
+	uint8_t pkt[sizeof(struct crossway_backend_create_blob)];
+	size_t n = backend_link_encode_create_blob(pkt, sizeof(pkt), ++f->sim.serial, resource,
+						   CROSSWAY_BACKEND_BLOB_MEM_HOST3D, flags, blob_id,
+						   size);
+	test_assert(sim_send_raw(&f->sim, pkt, n, -1));
+}
+
+static void bad_blob_resource_zero(struct fixture *f) {
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 4096, 1, 0x20203852, &req, TIMEOUT));
+	send_create_blob(f, 0, 3, req.blob_id, req.size);
+}
+
+static void bad_blob_flags(struct fixture *f) {
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 4096, 1, 0x20203852, &req, TIMEOUT));
+	send_create_blob(f, f->sim.next_resource++, 3 | 8, req.blob_id, req.size);
+}
+
+static void bad_blob_not_a_page_rounding(struct fixture *f) {
+	// 20480 bytes: 24576 is no 4, 16 or 64 KiB rounding of it.
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 20000, 1, 0x20203852, &req, TIMEOUT));
+	test_assert_int_eq(req.size, 20480);
+	send_create_blob(f, f->sim.next_resource++, 3, req.blob_id, 24576);
+}
+
+static void send_attach(struct fixture *f, uint32_t resource, uint32_t kind, uint64_t size,
+			uint32_t blob_mem, uint32_t handle_type, uint32_t map_info) {
+	uint8_t pkt[sizeof(struct crossway_backend_attach)];
+	size_t n = backend_link_encode_attach(pkt, sizeof(pkt), ++f->sim.serial, resource, kind,
+					      size, blob_mem, handle_type, map_info);
+	test_assert(sim_send_raw(&f->sim, pkt, n, -1));
+}
+
+static void bad_attach_resource_zero(struct fixture *f) {
+	send_attach(f, 0, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, 1, 0, 0);
+}
+
+static void bad_attach_handle_type(struct fixture *f) {
+	send_attach(f, 77, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096, 1,
+		    CROSSWAY_BACKEND_HANDLE_SHM, 0);
+}
+
+static void bad_attach_map_info(struct fixture *f) {
+	send_attach(f, 77, CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 0, 2, 0, 0x41);
+}
+
+static void bad_attach_blob_size(struct fixture *f) {
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f->sim, 4096, 1, 0x20203852, &req, TIMEOUT));
+	uint32_t resource;
+	int fd = sim_create_blob(&f->sim, req.blob_id, req.size, &resource, NULL, TIMEOUT);
+	test_assert(fd >= 0);
+	close(fd);
+	send_attach(f, resource, CROSSWAY_BACKEND_ATTACH_CROSSWAY_BLOB, 2 * req.size, 2, 0, 0);
+}
+
+static void bad_submit_after_release(struct fixture *f) {
+	test_assert(sim_send_detach(&f->sim, f->sim.channel.resource_id));
+	uint8_t cmd[CROSS_DOMAIN_POLL_SIZE];
+	size_t n = cross_domain_encode_poll(cmd, sizeof(cmd));
+	submit(f, cmd, (uint32_t)n);
+}
+
+static const struct bad_case bad_cases[] = {
+	{"unknown command", bad_unknown_command, "unknown command 14"},
+	{"truncated command", bad_truncated_command, "truncated command: 5 bytes left"},
+	{"unknown resource", bad_unknown_resource, "identifier 0: unknown resource 999"},
+	{"detached resource", bad_detached_resource, "is not attached"},
+	{"wrong read pipe id", bad_read_pipe_id,
+	 "read pipe id 0x80000005 is not the next one (0x80000001)"},
+	{"too many identifiers", bad_too_many_identifiers, "SEND: 29 identifiers > max 28"},
+	{"message size", bad_message_size, "message to object 1 (opcode 0): size 6 < 8"},
+	{"unknown opcode", bad_opcode, "wl_display#1: unknown request opcode 7"},
+	{"unterminated string", bad_unterminated_string,
+	 "wl_registry#2.bind(opcode 0): argument 'interface': string is not NUL-terminated"},
+	{"reused new id", bad_reused_new_id,
+	 "wl_display#1.get_registry(opcode 1): new id 2 is already in use"},
+	{"wrong interface", bad_wrong_interface,
+	 "argument 'buffer': object 2 is a wl_registry, not a wl_buffer"},
+	{"missing fd", bad_missing_fd, "wl_shm#4.create_pool(opcode 0): needs 1 fds, 0 were sent"},
+	{"blob size", bad_blob_size, "CREATE_BLOB: size 8192 does not match blob"},
+	{"blob size not a page rounding", bad_blob_not_a_page_rounding,
+	 "CREATE_BLOB: size 24576 does not match blob"},
+	{"blob resource 0", bad_blob_resource_zero, "CREATE_BLOB: resource id 0 is not valid"},
+	{"blob flags", bad_blob_flags, "CREATE_BLOB: unknown blob_flags 0xb"},
+	{"attach resource 0", bad_attach_resource_zero, "ATTACH: resource id 0 is not valid"},
+	{"attach handle type", bad_attach_handle_type,
+	 "ATTACH: resource 77: handle_type 2 with kind 1 (only kind 2 has one)"},
+	{"attach map_info", bad_attach_map_info, "ATTACH: resource 77: bad map_info 0x41"},
+	{"attach blob size", bad_attach_blob_size, "bytes, not 8192"},
+	{"submit after release", bad_submit_after_release,
+	 "SUBMIT: the guest released its rings already"},
+};
+
+TEST_P(bad_input_ends_the_context, bad_cases) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	data->run(&f);
+	expect_error(&f, data->error);
+}
+
+TEST(ring_too_small_for_a_record) {
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	start_host(&f);
+	spawn(&f, NULL);
+	test_assert(sim_hello(&f.sim, "vm-ring"));
+	guest_init(&f.g, &f.sim);
+	bad_ring_too_small(&f);
+	expect_error(&f, "INIT: channel ring resource 2 has 300 bytes, needs 416");
+}
+
+TEST(records_fit_a_small_ring) {
+	// A 512-byte channel ring: every RING_WRITE must fit it (sim checks).
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	start_host(&f);
+	spawn(&f, NULL);
+	test_assert(sim_hello(&f.sim, "vm-ring"));
+	struct sim *sim = &f.sim;
+	sim->query.resource_id = sim->next_resource++;
+	sim->query.size = SIM_RING_SIZE;
+	sim->channel.resource_id = sim->next_resource++;
+	sim->channel.size = 512;
+	sim_send_attach(sim, sim->query.resource_id, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 4096,
+			-1);
+	sim_send_attach(sim, sim->channel.resource_id, CROSSWAY_BACKEND_ATTACH_GUEST_MEMORY, 512,
+			-1);
+	uint8_t cmd[32];
+	size_t n = cross_domain_encode_init(cmd, sizeof(cmd), 20, sim->query.resource_id,
+					    sim->channel.resource_id, 1);
+	submit(&f, cmd, (uint32_t)n);
+	guest_init(&f.g, sim);
+	test_assert_msg(guest_registry(&f.g, TIMEOUT), "no registry through a small ring");
+	test_assert(f.g.global_count > 5);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* The context process: spawned crosswayd forks into its PID namespace, so
+ * the worker is its child (or itself, when not sandboxed). */
+static int context_fd_count(pid_t pid) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "r");
+	int child = 0;
+	if (f != NULL) {
+		if (fscanf(f, "%d", &child) != 1) {
+			child = 0;
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd", child > 0 ? child : (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL) {
+		return -1;
+	}
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+TEST(thousand_buffers_leave_no_fds) {
+	test_set_timeout(120);
+	struct fixture f;
+	setup(&f, 20, NULL);
+	test_assert(guest_registry(&f.g, TIMEOUT));
+	uint32_t shm = guest_bind(&f.g, "wl_shm", 1);
+	test_assert(guest_roundtrip(&f.g, TIMEOUT));
+	int before = context_fd_count(f.sim.pid);
+	test_assert(before > 0);
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f.sim, 65536, 1, 0x20203852, &req, TIMEOUT));
+	for (int i = 0; i < 1000; i++) {
+		uint32_t resource;
+		int fd = sim_create_blob(&f.sim, req.blob_id, req.size, &resource, NULL, TIMEOUT);
+		test_assert_msg(fd >= 0, "buffer %d: %s", i, f.sim.error_text);
+		close(fd);
+		uint8_t a[32];
+		uint32_t pool = guest_new_id(&f.g);
+		uint32_t pa[] = {pool, 65536};
+		uint32_t ids[] = {resource}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB};
+		test_assert(
+			guest_request(&f.g, shm, 0, a, (uint32_t)words(a, 2, pa), ids, types, 1));
+		uint32_t buffer = guest_new_id(&f.g);
+		uint32_t ba[] = {buffer, 0, 64, 64, 256, XRGB8888};
+		test_assert(
+			guest_request(&f.g, pool, 0, a, (uint32_t)words(a, 6, ba), NULL, NULL, 0));
+		test_assert(guest_request(&f.g, buffer, 0 /* destroy */, NULL, 0, NULL, NULL, 0));
+		test_assert(guest_request(&f.g, pool, 1 /* destroy */, NULL, 0, NULL, NULL, 0));
+		test_assert(sim_send_unref(&f.sim, resource));
+		if (i % 100 == 99) {
+			test_assert(guest_roundtrip(&f.g, TIMEOUT));
+			guest_finish(&f.g); // drop the events seen so far
+		}
+	}
+	test_assert(guest_roundtrip(&f.g, TIMEOUT));
+	int after = context_fd_count(f.sim.pid);
+	test_assert_msg(after == before, "crosswayd had %d fds before, %d after 1000 buffers",
+			before, after);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The end of a context                                               */
+
+/* A poll the guest leaves pending: SUBMIT POLL + a channel fence. */
+static uint64_t start_poll(struct fixture *f) {
+	uint8_t cmd[CROSS_DOMAIN_POLL_SIZE];
+	size_t n = cross_domain_encode_poll(cmd, sizeof(cmd));
+	submit(f, cmd, (uint32_t)n);
+	return sim_send_fence(&f->sim, CROSSWAY_BACKEND_RING_CHANNEL);
+}
+
+static bool fence_is_done(const struct sim *sim, uint64_t id) {
+	for (uint32_t i = 0; i < sim->done_count; i++) {
+		if (sim->done_fences[i] == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The channel ring holds an empty RECEIVE: the guests' end-of-file. */
+static void assert_eof_record(struct fixture *f) {
+	struct cross_domain_record rec;
+	struct wire_error err;
+	test_assert_msg(cross_domain_decode_record(f->sim.channel.mem, f->sim.channel.size,
+						   f->sim.layout, &rec, &err),
+			"bad record: %s", err.text);
+	test_assert_int_eq(rec.cmd, CROSS_DOMAIN_CMD_RECEIVE);
+	test_assert_int_eq(rec.data_size, 0);
+	test_assert_int_eq(rec.num_identifiers, 0);
+}
+
+static bool link_closed(struct sim *sim, void *data) {
+	(void)data;
+	return sim->closed;
+}
+
+TEST(pending_poll_gets_an_eof_record_at_shutdown) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	test_assert(guest_registry(&f.g, TIMEOUT));
+	uint64_t writes = f.sim.ring_writes;
+	memset(f.sim.channel.mem, 0xff, sizeof(f.sim.channel.mem));
+	uint64_t poll = start_poll(&f);
+	test_assert(sim_send_shutdown(&f.sim));
+	test_assert(sim_wait(&f.sim, link_closed, NULL, TIMEOUT));
+	test_assert_msg(fence_is_done(&f.sim, poll), "the pending poll was never completed");
+	test_assert_int_eq(f.sim.ring_writes, writes + 1);
+	assert_eof_record(&f);
+	test_assert(!f.sim.have_error);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+static bool fence_or_error(struct sim *sim, void *data) {
+	return fence_is_done(sim, *(uint64_t *)data) || sim->have_error || sim->closed;
+}
+
+TEST(pending_poll_gets_an_eof_record_before_error) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	test_assert(guest_registry(&f.g, TIMEOUT));
+	memset(f.sim.channel.mem, 0xff, sizeof(f.sim.channel.mem));
+	uint64_t poll = start_poll(&f);
+	bad_unknown_command(&f);
+	test_assert(sim_wait(&f.sim, fence_or_error, &poll, TIMEOUT));
+	// The fence comes first, after its record; the ERROR after both.
+	test_assert_msg(fence_is_done(&f.sim, poll), "ERROR came before the poll's FENCE_DONE");
+	test_assert(!f.sim.have_error);
+	assert_eof_record(&f);
+	expect_error(&f, "unknown command 14");
+}
+
+struct release_case {
+	const char *name;
+	bool detach_first; // DETACH before UNREF, as a guest closing its DRM file
+	bool query_first;  // the query ring goes first (the channel ring is still attached)
+};
+
+static const struct release_case release_cases[] = {
+	{"detach channel, then unref", true, false},
+	{"unref only", false, false},
+	{"detach query first", true, true},
+};
+
+TEST_P(releasing_a_ring_ends_the_context_cleanly, release_cases) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct window w;
+	make_window(&f, &w, 32, 32);
+	munmap(w.pixels, w.size);
+	close(w.blob_fd);
+	memset(f.sim.channel.mem, 0xff, sizeof(f.sim.channel.mem));
+	uint64_t writes = f.sim.ring_writes;
+	uint64_t poll = start_poll(&f);
+	uint32_t first = data->query_first ? f.sim.query.resource_id : f.sim.channel.resource_id;
+	uint32_t second = data->query_first ? f.sim.channel.resource_id : f.sim.query.resource_id;
+	// What the guest kernel sends when the proxy closes its DRM file.
+	if (data->detach_first) {
+		test_assert(sim_send_detach(&f.sim, first));
+		test_assert(sim_send_detach(&f.sim, second));
+		test_assert(sim_send_detach(&f.sim, w.blob_resource));
+	}
+	test_assert(sim_send_unref(&f.sim, first));
+	test_assert(sim_send_unref(&f.sim, second));
+	test_assert(sim_send_unref(&f.sim, w.blob_resource));
+	test_assert_msg(sim_wait_fence(&f.sim, poll, TIMEOUT), "the pending poll never completed");
+	if (data->query_first) {
+		// The channel ring was still attached: the poll got its EOF record.
+		test_assert_int_eq(f.sim.ring_writes, writes + 1);
+		assert_eof_record(&f);
+	} else {
+		test_assert_int_eq(f.sim.ring_writes, writes);
+	}
+	// A poll after the end completes at once, without a record.
+	uint64_t late = sim_send_fence(&f.sim, CROSSWAY_BACKEND_RING_CHANNEL);
+	test_assert(sim_wait_fence(&f.sim, late, TIMEOUT));
+	test_assert_int_eq(f.sim.ring_writes, data->query_first ? writes + 1 : writes);
+	test_assert_msg(!f.sim.have_error, "ERROR: %s", f.sim.error_text);
+	test_assert(!f.sim.closed); // the link waits for SHUTDOWN
+	char log[16384];
+	sim_read_stderr(&f.sim, log, sizeof(log), 200);
+	test_assert_str_contains(log, "the guest left, ending the context");
+	test_assert_int_eq(teardown(&f), 0);
+	test_assert(!f.sim.have_error);
+}
+
+TEST(blobs_rounded_to_larger_guest_pages) {
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f.sim, 20000, 1, 0x20203852, &req, TIMEOUT));
+	test_assert_int_eq(req.size, 20480);
+	static const uint64_t sizes[] = {20480, 32768, 65536};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct crossway_backend_blob_reply reply;
+		int fd = sim_create_blob(&f.sim, req.blob_id, sizes[i], NULL, &reply, TIMEOUT);
+		test_assert_msg(fd >= 0, "CREATE_BLOB of %" PRIu64 " bytes: %s", sizes[i],
+				f.sim.error_text);
+		test_assert_int_eq(reply.size, sizes[i]);
+		// The whole blob is backed: the guest maps all of it.
+		off_t end = lseek(fd, 0, SEEK_END);
+		test_assert_int_eq(end, (long long)sizes[i]);
+		close(fd);
+	}
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+TEST(ctx_name_is_logged_sanitised) {
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	start_host(&f);
+	spawn(&f, NULL);
+	test_assert(sim_hello_named(&f.sim, "vm-ring", "evil\n\x1b[31mfake line\x7f\xc3\xa9\\"));
+	char log[16384];
+	sim_read_stderr(&f.sim, log, sizeof(log), 500);
+	test_assert_str_contains(log, "(evil\\x0a\\x1b[31mfake line\\x7f\\xc3\\xa9\\x5c) of VM");
+	test_assert_msg(strchr(log, '\x1b') == NULL, "a raw escape reached the log");
+	test_assert_msg(strstr(log, "evil\n") == NULL, "a raw newline reached the log");
+	guest_init(&f.g, &f.sim);
+	test_assert_int_eq(teardown(&f), 0);
+}
