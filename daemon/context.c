@@ -180,11 +180,10 @@ static void finish(struct context *ctx, int code) {
 		}
 		backend_flush_blocking(&ctx->backend, 1000);
 	}
-	if (code == CONTEXT_EXIT_CLEAN) {
-		cw_log(CW_LOG_INFO, "Context ended: %s", ctx->end_reason);
-	} else {
-		cw_log(CW_LOG_ERROR, "Context ended: %s", ctx->end_reason);
-	}
+	// The pixel count is how tests see the zero-copy promise kept.
+	cw_log(code == CONTEXT_EXIT_CLEAN ? CW_LOG_INFO : CW_LOG_ERROR,
+	       "Context ended: %s (%" PRIu64 " pixel bytes copied)", ctx->end_reason,
+	       image_bytes_copied);
 }
 
 __attribute__((format(printf, 3, 4))) static void fail(struct context *ctx, int code,

@@ -10,6 +10,7 @@
 #include "daemon/context.h"
 #include "daemon/fd.h"
 #include "daemon/forward.h"
+#include "daemon/image.h"
 #include "daemon/log.h"
 #include "daemon/sock.h"
 #include "daemon/socket_front.h"
@@ -77,8 +78,8 @@ static void end(struct socket_front *sf, int code, const char *fmt, ...) {
 	if (code == CONTEXT_EXIT_ERROR && sf->have_fw) {
 		send_protocol_error(sf, text);
 	}
-	cw_log(code == CONTEXT_EXIT_CLEAN ? CW_LOG_INFO : CW_LOG_ERROR, "Connection ended: %s",
-	       text);
+	cw_log(code == CONTEXT_EXIT_CLEAN ? CW_LOG_INFO : CW_LOG_ERROR,
+	       "Connection ended: %s (%" PRIu64 " pixel bytes copied)", text, image_bytes_copied);
 }
 
 static void flush_guest(struct socket_front *sf) {

@@ -235,6 +235,12 @@ def test_compatibility_matrix_init_sizes_and_identifier_layouts(env):
             shot = host.screenshot()
             changed = changed_pixels(bg, shot)
             PROCS.stop(app)
+            # The app going away is a clean end: the guest releases its
+            # rings, the VMM sends SHUTDOWN, crosswayd exits 0.
+            wait_until(lambda: "crosswayd exit status" in vm.read_log(), 10,
+                       "the context to end")
+            check("crosswayd exit status 0" in vm.read_log(),
+                  f"unclean end of the context:\n{vm.read_log()}")
             PROCS.stop(vm.proc)
             # The window must be gone before the next combination draws.
             wait_until(lambda: changed_pixels(bg, host.screenshot()) == 0, 5,

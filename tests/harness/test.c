@@ -1,6 +1,8 @@
-/* _GNU_SOURCE: none needed; POSIX only. */
+/* _GNU_SOURCE: pipe2. */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,7 +121,8 @@ static void rm_tree(const char *path) {
 static int run_forked(const struct test_case *tc, const void *data, char *reason,
 		      size_t reason_cap) {
 	int pfd[2];
-	if (pipe(pfd) != 0) {
+	// Close-on-exec: programs the test starts must not hold the reason pipe.
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		snprintf(reason, reason_cap, "pipe: %s", strerror(errno));
 		return 1;
 	}
@@ -174,6 +177,9 @@ static int run_forked(const struct test_case *tc, const void *data, char *reason
 	}
 	// Whatever the test started in its process group goes with it.
 	kill(-pid, SIGKILL);
+	// The test is gone: read what it wrote, never wait for a straggler
+	// outside its group that still holds the pipe.
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	size_t n = 0;
 	ssize_t r;
 	while (n + 1 < reason_cap && (r = read(pfd[0], reason + n, reason_cap - 1 - n)) > 0) {

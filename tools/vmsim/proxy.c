@@ -1030,6 +1030,16 @@ int vmsim_serve_app(int app_fd, const struct vmsim_options *opt, uint32_t ctx_id
 	}
 	free(app->client_objs);
 	free(app->server_objs);
+	// The guest proxy closing its DRM file releases the rings (DETACH and,
+	// as nothing else holds them, UNREF); then the VMM destroys the context.
+	if (!link->closed) {
+		link_detach(link, link->query_ring_id);
+		link_unref(link, link->query_ring_id);
+		if (!link->shared_ring) {
+			link_detach(link, link->channel_ring_id);
+			link_unref(link, link->channel_ring_id);
+		}
+	}
 	if (!link->closed && link_shutdown(link)) {
 		// crosswayd answers SHUTDOWN by closing the link; reading until
 		// then lets it finish what it was sending.
