@@ -135,7 +135,17 @@ static int listen_on(struct listening *l, const char *path, int type) {
 		cw_log_errno(CW_LOG_ERROR, "socket");
 		return -1;
 	}
-	unlink(path);
+	// Replace only a stale socket: anything else at the path is not ours.
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			cw_log(CW_LOG_ERROR, "%s exists and is not a socket: not replacing it",
+			       path);
+			fd_close(&fd);
+			return -1;
+		}
+		unlink(path);
+	}
 	mode_t old = umask(0077);
 	int rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old);

@@ -40,6 +40,24 @@ void vmsim_log(const char *fmt, ...) {
 
 static volatile sig_atomic_t stop_signal;
 
+/* A decimal number with nothing after it, or 0. */
+static uint32_t parse_u32(const char *text) {
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(text, &end, 10);
+	return errno == 0 && end != text && *end == '\0' && v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
+/* The names HELLO carries: 1-63 characters of [A-Za-z0-9._-]. */
+static bool valid_vm_name(const char *name) {
+	size_t n = strlen(name);
+	if (n == 0 || n > 63) {
+		return false;
+	}
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	       n;
+}
+
 static void on_stop(int sig) {
 	stop_signal = sig;
 }
@@ -101,6 +119,20 @@ static int listen_on(const char *name, char *path, size_t cap) {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		return -1;
+	}
+	// Another VM already serving this name keeps it.
+	struct sockaddr_un live = {.sun_family = AF_UNIX};
+	// Shorter than the temporary name, which fitted.
+	memcpy(live.sun_path, path, strnlen(path, sizeof(live.sun_path) - 1));
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&live, sizeof(live)) == 0) {
+		fprintf(stderr, "crossway-vmsim: %s is in use by a running server\n", path);
+		close(probe);
+		close(fd);
+		return -1;
+	}
+	if (probe >= 0) {
+		close(probe);
 	}
 	unlink(addr.sun_path);
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(fd, 16) != 0 ||
@@ -182,6 +214,11 @@ int main(int argc, char **argv) {
 			break;
 		case OPT_VM:
 			opt.vm_name = optarg;
+			if (!valid_vm_name(optarg)) {
+				fprintf(stderr, "crossway-vmsim: --vm is 1-63 characters of "
+						"[A-Za-z0-9._-]\n");
+				return 2;
+			}
 			break;
 		case OPT_CROSSWAYD:
 			opt.crosswayd = optarg;
@@ -197,7 +234,7 @@ int main(int argc, char **argv) {
 			ctx_args[nargs++] = optarg;
 			break;
 		case OPT_INIT:
-			opt.init_size = (uint32_t)strtoul(optarg, NULL, 10);
+			opt.init_size = parse_u32(optarg);
 			if (opt.init_size != 16 && opt.init_size != 20 && opt.init_size != 24 &&
 			    opt.init_size != 36) {
 				fprintf(stderr,
@@ -206,7 +243,7 @@ int main(int argc, char **argv) {
 			}
 			break;
 		case OPT_IDS:
-			opt.identifiers = (uint32_t)strtoul(optarg, NULL, 10);
+			opt.identifiers = parse_u32(optarg);
 			if (opt.identifiers != 4 && opt.identifiers != 28) {
 				fprintf(stderr, "crossway-vmsim: --identifiers is 4 or 28\n");
 				return 2;
