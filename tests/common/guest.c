@@ -34,7 +34,9 @@ bool guest_request(struct guest *g, uint32_t object, uint16_t opcode, const void
 	uint32_t word = size << 16 | opcode;
 	memcpy(msg, &object, 4);
 	memcpy(msg + 4, &word, 4);
-	memcpy(msg + 8, args, len);
+	if (len > 0) {
+		memcpy(msg + 8, args, len);
+	}
 	return sim_send_wayland(g->sim, msg, size, ids, types, count);
 }
 
