@@ -133,6 +133,7 @@ static int guest_event(int fd, uint32_t mask, void *data) {
 	for (int i = 0; i < 4 && sf->guest_reading && !sf->done; i++) {
 		size_t n;
 		const char *why;
+		size_t fds_before = sf->in_fds.len;
 		enum sock_result r = sock_recv(sf->guest_fd, &sf->in, &sf->in_fds, GUEST_READ_CHUNK,
 					       &n, &why);
 		if (r == SOCK_AGAIN) {
@@ -145,6 +146,14 @@ static int guest_event(int fd, uint32_t mask, void *data) {
 		if (r == SOCK_ERROR) {
 			end(sf, CONTEXT_EXIT_ERROR, "guest connection: %s",
 			    why ? why : strerror(errno));
+			break;
+		}
+		// One recvmsg brings the fds of one sendmsg: libwayland never
+		// sends more than 28 at once (security.md 7.4).
+		// (fds of a message still incomplete stay queued from before.)
+		if (sf->in_fds.len - fds_before > WAYLAND_MAX_FDS_PER_SENDMSG) {
+			end(sf, CONTEXT_EXIT_ERROR, "%zu fds in one sendmsg, more than %u",
+			    sf->in_fds.len - fds_before, WAYLAND_MAX_FDS_PER_SENDMSG);
 			break;
 		}
 		struct wire_error err;

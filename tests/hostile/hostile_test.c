@@ -1,0 +1,1768 @@
+/*
+ * Hostile Wayland-level input on the Wayland-socket front end
+ * (security.md §7.5). Each test runs the recording compositor in-process,
+ * spawns `crosswayd --listen` against it and connects two raw clients: an
+ * attacker, which writes hand-built bytes and fds, and a healthy one. It
+ * checks the attacker gets a wl_display.error naming what was wrong (or the
+ * documented clamp), that the recorder never saw the offending request, that
+ * the log names it and that the healthy client still completes a round trip.
+ *
+ * With HOSTILE_SEED_DIR set, every test also writes what the attacker sent as
+ * a stream-mode input of tests/fuzz/fuzz_wayland_msg.c into that directory
+ * (H-NN-<name>-socket, never overwriting a file).
+ */
+/* _GNU_SOURCE: memfd_create, F_ADD_SEALS, F_GET_SEALS. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto_tables.h"
+#include "tests/harness/test.h"
+#include "tests/recorder/recorder.h"
+#include "wire/limits.h"
+#include "wire/wayland_msg.h"
+
+#define VM_NAME "hostile"
+#define WAIT_MS 5000
+#define MAX_GLOBALS 64
+#define MAX_CLIENTS 3
+#define SEED_CAP 65536
+
+struct global {
+	uint32_t name;
+	char interface[64];
+	uint32_t version;
+};
+
+struct client {
+	int fd;
+	uint8_t in[65536];
+	size_t in_len;
+	bool eof;
+	bool got_error;
+	uint32_t error_object, error_code;
+	char error_text[4096];
+	uint32_t next_id;
+	uint32_t registry;
+	struct global globals[MAX_GLOBALS];
+	size_t global_count;
+	uint32_t sync_id;  // the pending wl_display.sync callback, 0: none
+	bool sync_done;    // its done event arrived
+	size_t fds_in;     // fds received (closed at once)
+	uint32_t keyboard; // a wl_keyboard whose keymap events are counted
+	size_t keymaps;
+	bool record_seeds; // what this client sends goes into the seed
+};
+
+struct fixture {
+	struct recorder *rec;
+	pid_t pid;
+	char socket_path[PATH_MAX];
+	char log_path[PATH_MAX];
+	struct client *clients[MAX_CLIENTS];
+	size_t client_count;
+	// Attack bookkeeping.
+	uint64_t mark_seq;       // records after this one are after the attack
+	unsigned attacker_index; // the attacker's recorder client
+	size_t comp_clients;     // recorder clients before the attack
+	// The fuzz seed: stream-mode actions of the attacker.
+	uint8_t seed[SEED_CAP];
+	size_t seed_len;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Messages                                                               */
+
+struct msg {
+	uint8_t b[8192];
+	size_t len;
+};
+
+#define STR(s)                                                                                     \
+	{                                                                                          \
+		.bytes = {(s), (uint32_t)sizeof(s) }                                               \
+	}
+
+/* Appends a request encoded from the tables. */
+static void req(struct msg *m, uint32_t id, const struct proto_interface *iface, uint16_t op,
+		const union wayland_value *v) {
+	size_t n = wayland_msg_encode(m->b + m->len, sizeof(m->b) - m->len, id, op,
+				      &iface->requests[op], v);
+	test_assert_msg(n > 0, "cannot encode %s.%s", iface->name, iface->requests[op].name);
+	m->len += n;
+}
+
+/* Appends literal 32-bit words. */
+static void words(struct msg *m, const uint32_t *w, size_t n) {
+	test_assert(m->len + 4 * n <= sizeof(m->b));
+	for (size_t i = 0; i < n; i++) {
+		wayland_msg_set_u32(m->b, m->len, w[i]);
+		m->len += 4;
+	}
+}
+
+#define WORDS(m, ...)                                                                              \
+	words((m), (const uint32_t[]){__VA_ARGS__},                                                \
+	      sizeof((const uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+
+static uint32_t hdr_word(uint32_t size, uint32_t opcode) {
+	return size << 16 | opcode;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Event loop                                                             */
+
+static void seed_add(struct fixture *f, const uint8_t *data, size_t len, size_t nfds) {
+	size_t done = 0;
+	do {
+		size_t k = len - done > 65535 ? 65535 : len - done;
+		if (f->seed_len + 3 + k > SEED_CAP) {
+			// Floods are cut short: a seed needs only the start.
+			if (f->seed_len + 3 >= SEED_CAP) {
+				return;
+			}
+			k = SEED_CAP - f->seed_len - 3;
+			len = done + k;
+		}
+		f->seed[f->seed_len++] = (uint8_t)((done == 0 ? (nfds > 63 ? 63 : nfds) : 0) << 2);
+		f->seed[f->seed_len++] = (uint8_t)(k & 0xff);
+		f->seed[f->seed_len++] = (uint8_t)(k >> 8);
+		memcpy(f->seed + f->seed_len, data + done, k);
+		f->seed_len += k;
+		done += k;
+	} while (done < len);
+}
+
+static void handle_event(struct client *c, const uint8_t *p, uint32_t size) {
+	uint32_t id = wayland_msg_get_u32(p, 0);
+	uint32_t op = wayland_msg_get_u32(p, 4) & 0xffff;
+	if (id == 1 && op == PROTO_WL_DISPLAY_EVT_ERROR && size >= 20) {
+		c->got_error = true;
+		c->error_object = wayland_msg_get_u32(p, 8);
+		c->error_code = wayland_msg_get_u32(p, 12);
+		uint32_t len = wayland_msg_get_u32(p, 16);
+		if (len > size - 20) {
+			len = size - 20;
+		}
+		if (len >= sizeof(c->error_text)) {
+			len = sizeof(c->error_text) - 1;
+		}
+		memcpy(c->error_text, p + 20, len);
+		c->error_text[len] = '\0';
+	} else if (id != 0 && id == c->registry && op == PROTO_WL_REGISTRY_EVT_GLOBAL &&
+		   size >= 20 && c->global_count < MAX_GLOBALS) {
+		struct global *g = &c->globals[c->global_count];
+		g->name = wayland_msg_get_u32(p, 8);
+		uint32_t len = wayland_msg_get_u32(p, 12);
+		uint32_t padded = (len + 3) & ~3u;
+		if (len == 0 || len >= sizeof(g->interface) || 16 + padded + 4 > size) {
+			return;
+		}
+		memcpy(g->interface, p + 16, len);
+		g->interface[len - 1] = '\0';
+		g->version = wayland_msg_get_u32(p, 16 + padded);
+		c->global_count++;
+	} else if (id != 0 && id == c->sync_id && op == 0) {
+		c->sync_done = true;
+	} else if (id != 0 && id == c->keyboard && op == PROTO_WL_KEYBOARD_EVT_KEYMAP) {
+		c->keymaps++;
+	}
+}
+
+static void client_read(struct client *c) {
+	for (;;) {
+		char cbuf[CMSG_SPACE(sizeof(int) * 32)];
+		struct iovec iov = {c->in + c->in_len, sizeof(c->in) - c->in_len};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			return;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n >= 0 && cm != NULL;
+		     cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				int fds[32];
+				memcpy(fds, CMSG_DATA(cm), k * sizeof(int));
+				for (size_t i = 0; i < k; i++) {
+					close(fds[i]);
+				}
+				c->fds_in += k;
+			}
+		}
+		if (n <= 0) {
+			c->eof = true; // EOF, ECONNRESET
+			return;
+		}
+		c->in_len += (size_t)n;
+		size_t pos = 0;
+		while (c->in_len - pos >= 8) {
+			uint32_t size = wayland_msg_get_u32(c->in + pos, 4) >> 16;
+			test_assert_msg(size >= 8 && size % 4 == 0,
+					"bad event size %u from crosswayd", (unsigned)size);
+			if (size > c->in_len - pos) {
+				break;
+			}
+			handle_event(c, c->in + pos, size);
+			pos += size;
+		}
+		memmove(c->in, c->in + pos, c->in_len - pos);
+		c->in_len -= pos;
+	}
+}
+
+/* Runs the recorder and reads every client for up to @timeout_ms. */
+static void pump(struct fixture *f, int timeout_ms) {
+	struct pollfd pfd[1 + MAX_CLIENTS];
+	size_t n = 0;
+	recorder_dispatch(f->rec, 0);
+	pfd[n++] = (struct pollfd){.fd = recorder_get_fd(f->rec), .events = POLLIN};
+	for (size_t i = 0; i < f->client_count; i++) {
+		struct client *c = f->clients[i];
+		pfd[n++] = (struct pollfd){.fd = c->eof ? -1 : c->fd, .events = POLLIN};
+	}
+	if (poll(pfd, n, timeout_ms) < 0 && errno != EINTR) {
+		test_fail(__FILE__, __LINE__, "poll: %s", strerror(errno));
+	}
+	recorder_dispatch(f->rec, 0);
+	for (size_t i = 0; i < f->client_count; i++) {
+		if (pfd[1 + i].revents && !f->clients[i]->eof) {
+			client_read(f->clients[i]);
+		}
+	}
+}
+
+static long long now_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef bool (*cond_func_t)(struct fixture *f, void *data);
+
+static bool wait_for(struct fixture *f, cond_func_t cond, void *data, int timeout_ms) {
+	long long end = now_ms() + timeout_ms;
+	while (!cond(f, data)) {
+		long long left = end - now_ms();
+		if (left <= 0) {
+			return false;
+		}
+		pump(f, left > 50 ? 50 : (int)left);
+	}
+	return true;
+}
+
+/* Sends everything, with fds on the first part; keeps the recorder running
+ * while the socket is full. False when crosswayd hung up. */
+static bool send_bytes(struct fixture *f, struct client *c, const void *data, size_t len,
+		       const int *fds, size_t nfds) {
+	if (c->record_seeds) {
+		seed_add(f, data, len, nfds);
+	}
+	size_t done = 0;
+	bool fds_sent = nfds == 0;
+	long long end = now_ms() + 30000;
+	while (done < len || !fds_sent) {
+		char cbuf[CMSG_SPACE(sizeof(int) * 64)] = {0};
+		struct iovec iov = {(uint8_t *)data + done, len - done};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		if (!fds_sent) {
+			test_assert(nfds <= 64);
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		}
+		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			test_assert_msg(now_ms() < end, "crosswayd stopped reading");
+			pump(f, 10);
+			continue;
+		}
+		if (n < 0) {
+			return false; // EPIPE, ECONNRESET: the connection was ended
+		}
+		fds_sent = true;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static void send_msg(struct fixture *f, struct client *c, const struct msg *m) {
+	send_bytes(f, c, m->b, m->len, NULL, 0);
+}
+
+static bool sync_done(struct fixture *f, void *data) {
+	struct client *c = data;
+	return c->sync_done || c->eof;
+}
+
+/* wl_display.sync round trip; true when its done event arrived. */
+static bool roundtrip(struct fixture *f, struct client *c) {
+	struct msg m = {0};
+	c->sync_id = c->next_id++;
+	c->sync_done = false;
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_SYNC,
+	    (union wayland_value[]){{.u = c->sync_id}});
+	if (!send_bytes(f, c, m.b, m.len, NULL, 0)) {
+		return false;
+	}
+	wait_for(f, sync_done, c, WAIT_MS);
+	return c->sync_done;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Set-up                                                                 */
+
+static struct client *client_connect(struct fixture *f, const char *path) {
+	test_assert(f->client_count < MAX_CLIENTS);
+	struct client *c = calloc(1, sizeof(*c));
+	test_assert(c != NULL);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	test_assert(c->fd >= 0);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	test_assert(strlen(path) < sizeof(addr.sun_path));
+	strcpy(addr.sun_path, path);
+	test_assert_msg(connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) == 0,
+			"connect %s: %s", path, strerror(errno));
+	c->next_id = 2;
+	f->clients[f->client_count++] = c;
+	return c;
+}
+
+/* get_registry and a round trip, so the globals are known. */
+static void client_start(struct fixture *f, struct client *c) {
+	struct msg m = {0};
+	c->registry = c->next_id++;
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_GET_REGISTRY,
+	    (union wayland_value[]){{.u = c->registry}});
+	send_msg(f, c, &m);
+	test_assert_msg(roundtrip(f, c), "no round trip for a new client: %s",
+			c->got_error ? c->error_text : "no error");
+}
+
+static void client_close(struct client *c) {
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->eof = true;
+}
+
+static bool socket_ready(struct fixture *f, void *data) {
+	return access(f->socket_path, F_OK) == 0;
+}
+
+static void write_file(const char *path, const char *a, const char *b) {
+	FILE *out = fopen(path, "we");
+	test_assert(out != NULL);
+	fputs(a, out);
+	fputs(b, out);
+	test_assert(fclose(out) == 0);
+}
+
+static char *read_file(const char *path) {
+	FILE *in = fopen(path, "re");
+	if (in == NULL) {
+		return NULL;
+	}
+	size_t cap = 4096, len = 0;
+	char *s = malloc(cap);
+	test_assert(s != NULL);
+	size_t n;
+	while ((n = fread(s + len, 1, cap - len - 1, in)) > 0) {
+		len += n;
+		if (cap - len - 1 == 0) {
+			cap *= 2;
+			s = realloc(s, cap);
+			test_assert(s != NULL);
+		}
+	}
+	s[len] = '\0';
+	fclose(in);
+	return s;
+}
+
+/*
+ * Starts the recorder and crosswayd --listen, whose policy is the shipped
+ * default plus @extra_config lines.
+ */
+static void fixture_init(struct fixture *f, const char *extra_config) {
+	memset(f, 0, sizeof(*f));
+	f->pid = -1;
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	test_assert(dir != NULL);
+	struct recorder_options opts = {
+		.seat = true,
+		.data_device = true,
+		.dmabuf_version = 3,
+		.extra_globals = true,
+		.fast = true,
+	};
+	f->rec = recorder_create(&opts);
+	test_assert(f->rec != NULL);
+	char config[PATH_MAX];
+	snprintf(config, sizeof(config), "%s/hostile.conf", dir);
+	char *policy = read_file(HOSTILE_POLICY);
+	test_assert_msg(policy != NULL, "cannot read %s", HOSTILE_POLICY);
+	write_file(config, policy, extra_config ? extra_config : "");
+	free(policy);
+	snprintf(f->socket_path, sizeof(f->socket_path), "%s/crossway-hostile", dir);
+	snprintf(f->log_path, sizeof(f->log_path), "%s/crosswayd.log", dir);
+	int log = open(f->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	test_assert(log >= 0);
+	const char *exe = getenv("CROSSWAYD");
+	if (exe == NULL || exe[0] == '\0') {
+		exe = HOSTILE_CROSSWAYD;
+	}
+	f->pid = fork();
+	test_assert(f->pid >= 0);
+	if (f->pid == 0) {
+		dup2(log, STDOUT_FILENO);
+		dup2(log, STDERR_FILENO);
+		execl(exe, exe, "--listen", "crossway-hostile", "--vm", VM_NAME,
+		      "--wayland-display", recorder_socket_name(f->rec), "--config", config,
+		      "--render-node", "none", (char *)NULL);
+		_exit(127);
+	}
+	close(log);
+	test_assert_msg(wait_for(f, socket_ready, NULL, WAIT_MS), "crosswayd did not listen");
+}
+
+static void fixture_finish(struct fixture *f) {
+	for (size_t i = 0; i < f->client_count; i++) {
+		client_close(f->clients[i]);
+		free(f->clients[i]);
+	}
+	f->client_count = 0;
+	if (f->pid > 0) {
+		kill(f->pid, SIGTERM);
+		int status;
+		long long end = now_ms() + WAIT_MS;
+		while (waitpid(f->pid, &status, WNOHANG) == 0) {
+			if (now_ms() > end) {
+				kill(f->pid, SIGKILL);
+				waitpid(f->pid, &status, 0);
+				break;
+			}
+			pump(f, 10);
+		}
+		f->pid = -1;
+	}
+	if (getenv("HOSTILE_VERBOSE") != NULL) {
+		char *log = read_file(f->log_path);
+		test_note("crosswayd log:\n%s", log ? log : "");
+		free(log);
+	}
+	recorder_destroy(f->rec);
+	f->rec = NULL;
+}
+
+/* Writes the seed (only when HOSTILE_SEED_DIR is set; never overwrites). */
+static void write_seed(struct fixture *f, const char *name) {
+	const char *dir = getenv("HOSTILE_SEED_DIR");
+	if (dir == NULL || f->seed_len == 0) {
+		return;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s-socket", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		test_note("seed %s: %s", path, strerror(errno));
+		return;
+	}
+	uint8_t mode = 0; // stream mode
+	test_assert(write(fd, &mode, 1) == 1);
+	test_assert(write(fd, f->seed, f->seed_len) == (ssize_t)f->seed_len);
+	close(fd);
+}
+
+/* The usual start: a healthy client, then the attacker, both with a registry. */
+struct session {
+	struct fixture f;
+	struct client *healthy;
+	struct client *attacker;
+};
+
+static void session_start(struct session *s, const char *extra_config) {
+	fixture_init(&s->f, extra_config);
+	s->healthy = client_connect(&s->f, s->f.socket_path);
+	client_start(&s->f, s->healthy);
+	s->attacker = client_connect(&s->f, s->f.socket_path);
+	s->attacker->record_seeds = true;
+	client_start(&s->f, s->attacker);
+}
+
+static const struct global *find_global(const struct client *c, const char *iface) {
+	for (size_t i = 0; i < c->global_count; i++) {
+		if (strcmp(c->globals[i].interface, iface) == 0) {
+			return &c->globals[i];
+		}
+	}
+	return NULL;
+}
+
+/* Binds an advertised global at @version (0: the advertised one). */
+static uint32_t bind_global(struct msg *m, struct client *c, const char *iface, uint32_t version) {
+	const struct global *g = find_global(c, iface);
+	test_assert_msg(g != NULL, "%s is not advertised", iface);
+	uint32_t id = c->next_id++;
+	req(m, c->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = g->name},
+				    {.bytes = {iface, (uint32_t)strlen(iface) + 1}},
+				    {.u = version ? version : g->version},
+				    {.u = id}});
+	return id;
+}
+
+/* Sends @m and waits for its round trip (set-up that must be accepted). */
+static void setup(struct session *s, const struct msg *m) {
+	send_msg(&s->f, s->attacker, m);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "set-up refused: %s",
+			s->attacker->error_text);
+}
+
+/* Remembers where the attack starts in the recorder's records. */
+static void mark(struct session *s) {
+	const struct recorder_record *r = recorder_last(s->f.rec, "wl_display.sync");
+	test_assert(r != NULL);
+	s->f.attacker_index = r->client; // the attacker's round trip was the last
+	size_t n = recorder_record_count(s->f.rec);
+	s->f.mark_seq = recorder_record_get(s->f.rec, n - 1)->seq;
+	s->f.comp_clients = recorder_client_count(s->f.rec);
+}
+
+static bool attacker_gone(struct fixture *f, void *data) {
+	struct client *c = data;
+	return c->eof && recorder_client_count(f->rec) < f->comp_clients;
+}
+
+/* Requests from the attacker recorded after the mark. */
+static size_t requests_after_mark(struct session *s, const char *name) {
+	size_t count = 0;
+	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
+		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
+		if (r->seq > s->f.mark_seq && r->direction == RECORDER_DIRECTION_REQUEST &&
+		    r->client == s->f.attacker_index &&
+		    (name == NULL || strcmp(r->name, name) == 0)) {
+			if (name == NULL) {
+				test_note("forwarded after the attack: %s", r->text);
+			}
+			count++;
+		}
+	}
+	return count;
+}
+
+/* The log has a "Connection ended" line containing @needle. */
+static bool log_has(struct fixture *f, void *data) {
+	const char *needle = data;
+	char *log = read_file(f->log_path);
+	bool found = false;
+	for (char *line = log; line != NULL && *line != '\0' && !found;) {
+		char *nl = strchr(line, '\n');
+		if (nl != NULL) {
+			*nl = '\0';
+		}
+		found = strstr(line, "Connection ended") != NULL && strstr(line, needle) != NULL;
+		line = nl ? nl + 1 : NULL;
+	}
+	free(log);
+	return found;
+}
+
+static void check_healthy(struct session *s) {
+	test_assert_msg(roundtrip(&s->f, s->healthy), "the healthy client stopped working: %s",
+			s->healthy->got_error ? s->healthy->error_text : "no error");
+	test_assert(!s->healthy->got_error && !s->healthy->eof);
+}
+
+/*
+ * The attacker must get wl_display.error (object wl_display#1, code
+ * invalid_method: socket_front.c's generic code) with a text containing every
+ * needle, then EOF; nothing of the attack may reach the recorder; the log
+ * names it; the healthy client still works.
+ */
+static void expect_error(struct session *s, const char *name, const char *const *needles) {
+	struct client *a = s->attacker;
+	test_assert_msg(wait_for(&s->f, attacker_gone, a, WAIT_MS),
+			"the attacker's connection was not ended (eof %d, error \"%s\")", a->eof,
+			a->error_text);
+	test_assert_msg(a->got_error, "no wl_display.error before the hang-up");
+	test_assert_int_eq(a->error_object, 1);
+	test_assert_int_eq(a->error_code, 1);
+	for (size_t i = 0; needles[i] != NULL; i++) {
+		test_assert_str_contains(a->error_text, needles[i]);
+		test_assert_msg(wait_for(&s->f, log_has, (void *)needles[i], WAIT_MS),
+				"the log has no \"Connection ended\" line with \"%s\"", needles[i]);
+	}
+	test_assert_int_eq(requests_after_mark(s, NULL), 0);
+	check_healthy(s);
+	write_seed(&s->f, name);
+	fixture_finish(&s->f);
+}
+
+#define NEEDLES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Sends the attack and checks the error. */
+static void attack(struct session *s, const char *name, const struct msg *m, const int *fds,
+		   size_t nfds, const char *const *needles) {
+	mark(s);
+	send_bytes(&s->f, s->attacker, m->b, m->len, fds, nfds);
+	expect_error(s, name, needles);
+}
+
+static int make_memfd(size_t size, bool sealable) {
+	int fd = memfd_create("hostile", MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0));
+	test_assert(fd >= 0);
+	test_assert(ftruncate(fd, (off_t)size) == 0);
+	return fd;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Wayland framing                                                        */
+
+struct size_case {
+	uint32_t size;
+	const char *needle;
+};
+
+static const struct size_case lt8_cases[] = {{0, "size 0 < 8"}, {4, "size 4 < 8"}};
+
+TEST_P(H_11_wl_size_lt_8, lt8_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 1, hdr_word(data->size, 0), 3);
+	char name[64];
+	snprintf(name, sizeof(name), "H-11-wl-size-lt-8-%u", (unsigned)data->size);
+	attack(&s, name, &m, NULL, 0, NEEDLES("message to object 1", data->needle));
+}
+
+static const struct size_case unaligned_cases[] = {{9, "size 9 is not a multiple of 4"},
+						   {4095, "size 4095 is not a multiple of 4"}};
+
+TEST_P(H_12_wl_size_unaligned, unaligned_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 1, hdr_word(data->size, 0), 3); // only 12 bytes follow
+	char name[64];
+	snprintf(name, sizeof(name), "H-12-wl-size-unaligned-%u", (unsigned)data->size);
+	attack(&s, name, &m, NULL, 0, NEEDLES("message to object 1", data->needle));
+}
+
+static const struct size_case huge_cases[] = {{4100, "size 4100 > limit 4096"},
+					      {65532, "size 65532 > limit 4096"}};
+
+/* Only the header is sent: the refusal must not wait for the body. */
+TEST_P(H_13_wl_size_huge, huge_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 1, hdr_word(data->size, 0));
+	char name[64];
+	snprintf(name, sizeof(name), "H-13-wl-size-huge-%u", (unsigned)data->size);
+	attack(&s, name, &m, NULL, 0, NEEDLES("message to object 1", data->needle));
+}
+
+TEST(H_14_wl_unknown_object) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 77, hdr_word(12, 0), 5);
+	attack(&s, "H-14-wl-unknown-object", &m, NULL, 0,
+	       NEEDLES("request (opcode 0) to unknown object 77"));
+}
+
+TEST(H_14_wl_unknown_object_argument) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	uint32_t comp = bind_global(&m, s.attacker, "wl_compositor", 0);
+	uint32_t surface = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	setup(&s, &m);
+	m.len = 0;
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = 999}, {.i = 0}, {.i = 0}});
+	attack(&s, "H-14-wl-unknown-object-argument", &m, NULL, 0,
+	       NEEDLES("wl_surface#", ".attach(opcode 1): argument 'buffer'",
+		       "unknown object 999"));
+}
+
+TEST(H_15_wl_opcode_out_of_range) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, s.attacker->registry, hdr_word(8, 5));
+	attack(&s, "H-15-wl-opcode-out-of-range", &m, NULL, 0,
+	       NEEDLES("wl_registry#2: unknown request opcode 5"));
+}
+
+TEST(H_16_wl_request_newer_than_bound_version) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	uint32_t output = bind_global(&m, s.attacker, "wl_output", 1);
+	setup(&s, &m);
+	m.len = 0;
+	req(&m, output, &proto_wl_output, PROTO_WL_OUTPUT_REQ_RELEASE, NULL);
+	attack(&s, "H-16-wl-request-newer-than-bound-version", &m, NULL, 0,
+	       NEEDLES("wl_output#", ".release(opcode 0): request needs version 3",
+		       "object has version 1"));
+}
+
+/* wl_registry.bind with a hand-made string argument. */
+static void bind_raw_string(struct msg *m, struct client *c, uint32_t len, const void *text,
+			    size_t text_bytes) {
+	const struct global *g = find_global(c, "wl_compositor");
+	test_assert(g != NULL);
+	uint32_t padded = (uint32_t)((text_bytes + 3) & ~(size_t)3);
+	uint32_t size = 8 + 4 + 4 + padded + 4 + 4;
+	WORDS(m, c->registry, hdr_word(size, PROTO_WL_REGISTRY_REQ_BIND), g->name, len);
+	uint8_t buf[64] = {0};
+	test_assert(text_bytes <= sizeof(buf));
+	memcpy(buf, text, text_bytes);
+	memcpy(m->b + m->len, buf, padded);
+	m->len += padded;
+	WORDS(m, 1, c->next_id);
+}
+
+struct string_case {
+	uint32_t len;
+	const char *text;
+	size_t text_bytes;
+	const char *name;
+	const char *needle;
+};
+
+static const struct string_case overflow_cases[] = {
+	{0xffffffffu, "wl_compositor", 14, "H-17-wl-string-len-overflow-ffffffff",
+	 "string length runs past the message"},
+	{0xfffffffdu, "wl_compositor", 14, "H-17-wl-string-len-overflow-fffffffd",
+	 "string length runs past the message"},
+};
+
+TEST_P(H_17_wl_string_len_overflow, overflow_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	bind_raw_string(&m, s.attacker, data->len, data->text, data->text_bytes);
+	attack(&s, data->name, &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0): argument 'interface'", data->needle));
+}
+
+static const struct string_case nul_cases[] = {
+	{13, "wl_compositor", 13, "H-18-wl-string-no-nul", "string is not NUL-terminated"},
+	{15, "wl_com\0positor", 15, "H-18-wl-string-interior-nul", "string has an embedded NUL"},
+};
+
+TEST_P(H_18_wl_string_no_nul, nul_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	bind_raw_string(&m, s.attacker, data->len, data->text, data->text_bytes);
+	attack(&s, data->name, &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0): argument 'interface'", data->needle));
+}
+
+TEST(H_19_wl_null_nonnullable_string) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	bind_raw_string(&m, s.attacker, 0, "", 0);
+	attack(&s, "H-19-wl-null-nonnullable-string", &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0): argument 'interface'",
+		       "null string is not allowed"));
+}
+
+TEST(H_19_wl_null_nonnullable_object) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	uint32_t sub = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t comp = bind_global(&m, s.attacker, "wl_compositor", 0);
+	uint32_t parent = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = parent}});
+	setup(&s, &m);
+	m.len = 0;
+	req(&m, sub, &proto_wl_subcompositor, PROTO_WL_SUBCOMPOSITOR_REQ_GET_SUBSURFACE,
+	    (union wayland_value[]){{.u = s.attacker->next_id}, {.u = 0}, {.u = parent}});
+	attack(&s, "H-19-wl-null-nonnullable-object", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", ".get_subsurface(opcode 1): argument 'surface'",
+		       "null object is not allowed"));
+}
+
+TEST(H_19_wl_null_nonnullable_new_id) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 1, hdr_word(12, PROTO_WL_DISPLAY_REQ_SYNC), 0);
+	attack(&s, "H-19-wl-null-nonnullable-new-id", &m, NULL, 0,
+	       NEEDLES("wl_display#1.sync(opcode 0): argument 'callback'", "new id 0"));
+}
+
+/* A wl_shm.create_pool and the set-up it needs. */
+static uint32_t bind_shm(struct session *s) {
+	struct msg m = {0};
+	uint32_t shm = bind_global(&m, s->attacker, "wl_shm", 0);
+	setup(s, &m);
+	return shm;
+}
+
+static void create_pool(struct msg *m, struct client *c, uint32_t shm, uint32_t pool,
+			int32_t size) {
+	req(m, shm, &proto_wl_shm, PROTO_WL_SHM_REQ_CREATE_POOL,
+	    (union wayland_value[]){{.u = pool}, {.u = 0}, {.i = size}});
+	(void)c;
+}
+
+TEST(H_21_wl_fd_missing) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	struct msg m = {0};
+	create_pool(&m, s.attacker, shm, s.attacker->next_id, 4096);
+	attack(&s, "H-21-wl-fd-missing", &m, NULL, 0,
+	       NEEDLES("wl_shm#", ".create_pool(opcode 0): needs 1 fds, 0 were sent"));
+}
+
+/* An fd with a message that takes none may wait one unit; after that it is
+ * an error. */
+TEST(H_22_wl_fd_surplus) {
+	struct session s;
+	session_start(&s, NULL);
+	mark(&s);
+	int fd = make_memfd(4096, true);
+	struct msg m = {0};
+	s.attacker->sync_id = s.attacker->next_id++;
+	s.attacker->sync_done = false;
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_SYNC,
+	    (union wayland_value[]){{.u = s.attacker->sync_id}});
+	send_bytes(&s.f, s.attacker, m.b, m.len, &fd, 1);
+	close(fd);
+	wait_for(&s.f, sync_done, s.attacker, WAIT_MS);
+	// The sync itself is valid and was forwarded: move the mark past it.
+	mark(&s);
+	m.len = 0;
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_SYNC,
+	    (union wayland_value[]){{.u = s.attacker->next_id++}});
+	send_msg(&s.f, s.attacker, &m);
+	expect_error(&s, "H-22-wl-fd-surplus",
+		     NEEDLES("1 fds were sent with no message to use them"));
+}
+
+TEST(H_23_wl_fd_29) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	// 29 pools, each with its own fd, in one sendmsg: every fd has a
+	// message, but libwayland never sends more than 28 at once.
+	int fds[29];
+	struct msg m = {0};
+	for (int i = 0; i < 29; i++) {
+		fds[i] = make_memfd(4096, true);
+		create_pool(&m, s.attacker, shm, s.attacker->next_id++, 4096);
+	}
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, fds, 29);
+	for (int i = 0; i < 29; i++) {
+		close(fds[i]);
+	}
+	expect_error(&s, "H-23-wl-fd-29", NEEDLES("29 fds in one sendmsg, more than 28"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Object ids                                                             */
+
+TEST(H_24_wl_newid_skip) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	uint32_t id = s.attacker->next_id + 1;
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_SYNC,
+	    (union wayland_value[]){{.u = id}});
+	char needle[96];
+	snprintf(needle, sizeof(needle), "new id %u skips ahead (next free id is %u)", (unsigned)id,
+		 (unsigned)(id - 1));
+	attack(&s, "H-24-wl-newid-skip", &m, NULL, 0,
+	       NEEDLES("wl_display#1.sync(opcode 0)", needle));
+}
+
+static uint32_t bind_compositor(struct session *s) {
+	struct msg m = {0};
+	uint32_t comp = bind_global(&m, s->attacker, "wl_compositor", 0);
+	setup(s, &m);
+	return comp;
+}
+
+TEST(H_25_wl_newid_reuse_live) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t region = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_REGION,
+	    (union wayland_value[]){{.u = region}});
+	setup(&s, &m);
+	m.len = 0;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_REGION,
+	    (union wayland_value[]){{.u = region}});
+	char needle[64];
+	snprintf(needle, sizeof(needle), "new id %u is already in use", (unsigned)region);
+	attack(&s, "H-25-wl-newid-reuse-live", &m, NULL, 0,
+	       NEEDLES("wl_compositor#", ".create_region(opcode 1)", needle));
+}
+
+TEST(H_26_wl_newid_reuse_pending_delete) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t region = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_REGION,
+	    (union wayland_value[]){{.u = region}});
+	setup(&s, &m);
+	mark(&s);
+	m.len = 0;
+	req(&m, region, &proto_wl_region, PROTO_WL_REGION_REQ_DESTROY, NULL);
+	struct msg m2 = {0};
+	req(&m2, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_REGION,
+	    (union wayland_value[]){{.u = region}});
+	memcpy(m.b + m.len, m2.b, m2.len);
+	m.len += m2.len;
+	send_msg(&s.f, s.attacker, &m);
+	char needle[96];
+	snprintf(needle, sizeof(needle),
+		 "new id %u is already in use (destroyed, deletion not yet confirmed)",
+		 (unsigned)region);
+	// The destroy is valid and may be forwarded; the create must not be.
+	test_assert_msg(wait_for(&s.f, attacker_gone, s.attacker, WAIT_MS), "not ended");
+	test_assert_int_eq(requests_after_mark(&s, "wl_compositor.create_region"), 0);
+	test_assert(s.attacker->got_error);
+	test_assert_int_eq(s.attacker->error_object, 1);
+	test_assert_str_contains(s.attacker->error_text, needle);
+	test_assert_msg(wait_for(&s.f, log_has, needle, WAIT_MS), "not in the log");
+	check_healthy(&s);
+	write_seed(&s.f, "H-26-wl-newid-reuse-pending-delete");
+	fixture_finish(&s.f);
+}
+
+TEST(H_27_wl_newid_server_range) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	req(&m, 1, &proto_wl_display, PROTO_WL_DISPLAY_REQ_SYNC,
+	    (union wayland_value[]){{.u = 0xff000001u}});
+	attack(&s, "H-27-wl-newid-server-range", &m, NULL, 0,
+	       NEEDLES("wl_display#1.sync(opcode 0)",
+		       "new id 4278190081 is not in the client range"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registry                                                               */
+
+static bool registry_done(struct fixture *f, void *data) {
+	struct client *c = data;
+	return c->sync_done;
+}
+
+/* The name of a global the recorder offers, learnt by a direct client. */
+static uint32_t direct_global_name(struct session *s, const char *iface) {
+	struct client *d = client_connect(&s->f, recorder_socket_path(s->f.rec));
+	client_start(&s->f, d);
+	(void)registry_done;
+	const struct global *g = find_global(d, iface);
+	test_assert_msg(g != NULL, "the recorder does not offer %s", iface);
+	uint32_t name = g->name;
+	client_close(d);
+	return name;
+}
+
+struct hidden_case {
+	const char *iface;   // a privileged global the recorder offers
+	const char *bind_as; // the interface string of the bind
+	const char *name;
+	const char *needle;
+};
+
+/* Unknown to crossway's tables: refused by the decoder; named as a known
+ * interface: refused by policy as never advertised. */
+static const struct hidden_case hidden_cases[] = {
+	{"zwlr_layer_shell_v1", "zwlr_layer_shell_v1", "H-28-wl-bind-hidden-layer-shell",
+	 "argument 'id': interface is not known to crossway"},
+	{"zwlr_screencopy_manager_v1", "zwlr_screencopy_manager_v1",
+	 "H-28-wl-bind-hidden-screencopy", "argument 'id': interface is not known to crossway"},
+	{"zwp_virtual_keyboard_manager_v1", "zwp_virtual_keyboard_manager_v1",
+	 "H-28-wl-bind-hidden-virtual-keyboard",
+	 "argument 'id': interface is not known to crossway"},
+	{"zwlr_screencopy_manager_v1", "wl_output", "H-28-wl-bind-hidden-as-known",
+	 "(wl_output) was not advertised"},
+};
+
+TEST_P(H_28_wl_bind_hidden, hidden_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	test_assert_msg(find_global(s.attacker, data->iface) == NULL, "%s was advertised",
+			data->iface);
+	uint32_t name = direct_global_name(&s, data->iface);
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = name},
+				    {.bytes = {data->bind_as, (uint32_t)strlen(data->bind_as) + 1}},
+				    {.u = 1},
+				    {.u = s.attacker->next_id}});
+	char global[64];
+	snprintf(global, sizeof(global), "global %u", (unsigned)name);
+	attack(&s, data->name, &m, NULL, 0,
+	       strcmp(data->iface, data->bind_as) == 0
+		       ? NEEDLES("wl_registry#2.bind(opcode 0)", data->needle)
+		       : NEEDLES("wl_registry#2.bind(opcode 0)", global, data->needle));
+}
+
+TEST(H_29_wl_bind_wrong_iface) {
+	struct session s;
+	session_start(&s, NULL);
+	const struct global *g = find_global(s.attacker, "wl_compositor");
+	test_assert(g != NULL);
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){
+		    {.u = g->name}, STR("wl_shm"), {.u = 1}, {.u = s.attacker->next_id}});
+	char needle[96];
+	snprintf(needle, sizeof(needle), "global %u is a wl_compositor, not a wl_shm",
+		 (unsigned)g->name);
+	attack(&s, "H-29-wl-bind-wrong-iface", &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0)", needle));
+}
+
+TEST(H_29_wl_bind_unknown_iface) {
+	struct session s;
+	session_start(&s, NULL);
+	const struct global *g = find_global(s.attacker, "wl_compositor");
+	test_assert(g != NULL);
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = g->name},
+				    STR("zz_not_an_interface"),
+				    {.u = 1},
+				    {.u = s.attacker->next_id}});
+	attack(&s, "H-29-wl-bind-unknown-iface", &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0)", "interface is not known to crossway"));
+}
+
+struct version_case {
+	uint32_t add;     // advertised + add
+	uint32_t version; // when add is 0
+	const char *name;
+	const char *needle;
+};
+
+static const struct version_case high_cases[] = {
+	{1, 0, "H-30-wl-bind-version-too-high", "above the advertised"},
+	{0, 0xffffffffu, "H-30-wl-bind-version-too-high-ffffffff",
+	 "version 4294967295 is outside what crossway supports"},
+};
+
+TEST_P(H_30_wl_bind_version_too_high, high_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	// A global advertised below what crossway's tables know, so that
+	// advertised + 1 passes the table check and meets the policy's.
+	const struct global *g = NULL;
+	for (size_t i = 0; i < s.attacker->global_count && g == NULL; i++) {
+		const struct proto_interface *iface = proto_find_interface(
+			s.attacker->globals[i].interface);
+		if (iface != NULL && iface->version > s.attacker->globals[i].version) {
+			g = &s.attacker->globals[i];
+		}
+	}
+	test_assert_msg(g != NULL, "every global is at crossway's version (test assumption)");
+	uint32_t version = data->add ? g->version + data->add : data->version;
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = g->name},
+				    {.bytes = {g->interface, (uint32_t)strlen(g->interface) + 1}},
+				    {.u = version},
+				    {.u = s.attacker->next_id}});
+	attack(&s, data->name, &m, NULL, 0, NEEDLES("wl_registry#2.bind(opcode 0)", data->needle));
+}
+
+TEST(H_31_wl_bind_version_0) {
+	struct session s;
+	session_start(&s, NULL);
+	const struct global *g = find_global(s.attacker, "wl_compositor");
+	test_assert(g != NULL);
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){
+		    {.u = g->name}, STR("wl_compositor"), {.u = 0}, {.u = s.attacker->next_id}});
+	attack(&s, "H-31-wl-bind-version-0", &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0)", "version 0"));
+}
+
+TEST(H_32_wl_destroy_display) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	WORDS(&m, 1, hdr_word(8, 2));
+	attack(&s, "H-32-wl-destroy-display", &m, NULL, 0,
+	       NEEDLES("wl_display#1: unknown request opcode 2"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* shm                                                                    */
+
+TEST(H_33_shm_pool_too_small) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	struct msg m = {0};
+	create_pool(&m, s.attacker, shm, s.attacker->next_id, 8192);
+	int fd = make_memfd(4096, true);
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, &fd, 1);
+	close(fd);
+	expect_error(&s, "H-33-shm-pool-too-small",
+		     NEEDLES("wl_shm#", ".create_pool(opcode 0): pool size 8192 outside the fd's "
+					"4096 bytes"));
+}
+
+enum bad_fd {
+	BAD_FD_SOCKET,
+	BAD_FD_DIRECTORY,
+	BAD_FD_PIPE,
+	BAD_FD_PIPE_WRITE,
+};
+
+struct bad_fd_case {
+	enum bad_fd kind;
+	const char *name;
+	const char *needle;
+};
+
+static const struct bad_fd_case bad_fd_cases[] = {
+	{BAD_FD_SOCKET, "H-33-shm-pool-fd-socket", "argument 'fd' is a socket"},
+	{BAD_FD_DIRECTORY, "H-33-shm-pool-fd-directory", "argument 'fd' is a directory"},
+	{BAD_FD_PIPE, "H-33-shm-pool-fd-pipe", "the fd is not shared memory"},
+	{BAD_FD_PIPE_WRITE, "H-33-shm-pool-fd-pipe-write", "the fd is not shared memory"},
+};
+
+/* Pool fds of the wrong type (rule 6). */
+TEST_P(H_33_shm_pool_bad_fd_type, bad_fd_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	int fd = -1, other = -1;
+	switch (data->kind) {
+	case BAD_FD_SOCKET:
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		break;
+	case BAD_FD_DIRECTORY:
+		fd = open(getenv("XDG_RUNTIME_DIR"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		break;
+	case BAD_FD_PIPE:
+	case BAD_FD_PIPE_WRITE: {
+		int p[2];
+		test_assert(pipe2(p, O_CLOEXEC) == 0);
+		fd = data->kind == BAD_FD_PIPE ? p[0] : p[1];
+		other = data->kind == BAD_FD_PIPE ? p[1] : p[0];
+		break;
+	}
+	}
+	test_assert(fd >= 0);
+	struct msg m = {0};
+	create_pool(&m, s.attacker, shm, s.attacker->next_id, 4096);
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, &fd, 1);
+	close(fd);
+	if (other >= 0) {
+		close(other);
+	}
+	expect_error(&s, data->name, NEEDLES("wl_shm#", ".create_pool(opcode 0)", data->needle));
+}
+
+/* A pool of @size bytes on a sealable memfd of @fd_size; returns the pool id. */
+static uint32_t make_pool(struct session *s, uint32_t shm, int32_t size, size_t fd_size) {
+	struct msg m = {0};
+	uint32_t pool = s->attacker->next_id++;
+	create_pool(&m, s->attacker, shm, pool, size);
+	int fd = make_memfd(fd_size, true);
+	send_bytes(&s->f, s->attacker, m.b, m.len, &fd, 1);
+	close(fd);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "pool refused: %s", s->attacker->error_text);
+	return pool;
+}
+
+struct buffer_case {
+	int32_t offset, width, height, stride;
+	const char *name;
+	const char *needle;
+};
+
+static const struct buffer_case outside_cases[] = {
+	{0, 64, 64, 256, "H-34-shm-buffer-outside-pool",
+	 "buffer ends at byte 16384, past the pool's 4096"},
+	{4096, 1, 1, 4, "H-34-shm-buffer-outside-pool-offset",
+	 "buffer ends at byte 4100, past the pool's 4096"},
+	// stride * height is 2^32: zero in 32-bit arithmetic.
+	{0, 16, 16, 0x10000000, "H-34-shm-buffer-outside-pool-wrap",
+	 "buffer ends at byte 4294967296, past the pool's 4096"},
+};
+
+TEST_P(H_34_shm_buffer_outside_pool, outside_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	uint32_t pool = make_pool(&s, shm, 4096, 4096);
+	struct msg m = {0};
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){{.u = s.attacker->next_id},
+				    {.i = data->offset},
+				    {.i = data->width},
+				    {.i = data->height},
+				    {.i = data->stride},
+				    {.u = 0}});
+	attack(&s, data->name, &m, NULL, 0,
+	       NEEDLES("wl_shm_pool#", ".create_buffer(opcode 0)", data->needle));
+}
+
+static const struct buffer_case zero_cases[] = {
+	{0, 0, 16, 64, "H-35-shm-zero-width", "buffer 0x16 outside 1..16384"},
+	{0, 16, -1, 64, "H-35-shm-negative-height", "buffer 16x-1 outside 1..16384"},
+	{0, 16, 16, -64, "H-35-shm-negative-stride", "stride -64 is invalid"},
+	{-4, 16, 16, 64, "H-35-shm-negative-offset", "offset -4 or stride 64 is invalid"},
+	{0, 16, 16, 0, "H-35-shm-zero-stride", "stride 0 is invalid"},
+};
+
+TEST_P(H_35_shm_zero_or_negative, zero_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	uint32_t pool = make_pool(&s, shm, 4096, 4096);
+	struct msg m = {0};
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){{.u = s.attacker->next_id},
+				    {.i = data->offset},
+				    {.i = data->width},
+				    {.i = data->height},
+				    {.i = data->stride},
+				    {.u = 0}});
+	attack(&s, data->name, &m, NULL, 0,
+	       NEEDLES("wl_shm_pool#", ".create_buffer(opcode 0)", data->needle));
+}
+
+/* crosswayd seals a sealable pool fd against shrinking: the client's own
+ * truncation fails, so neither crosswayd nor the compositor can SIGBUS. */
+TEST(H_36_shm_shrink) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	int fd = make_memfd(4096, true);
+	struct msg m = {0};
+	uint32_t pool = s.attacker->next_id++;
+	create_pool(&m, s.attacker, shm, pool, 4096);
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){{.u = s.attacker->next_id++},
+				    {.i = 0},
+				    {.i = 16},
+				    {.i = 16},
+				    {.i = 64},
+				    {.u = 0}});
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, &fd, 1);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "pool refused: %s", s.attacker->error_text);
+	test_assert(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK);
+	errno = 0;
+	test_assert(ftruncate(fd, 0) != 0 && errno == EPERM);
+	close(fd);
+	test_assert_int_eq(requests_after_mark(&s, "wl_shm.create_pool"), 1);
+	test_assert_int_eq(requests_after_mark(&s, "wl_shm_pool.create_buffer"), 1);
+	test_assert(roundtrip(&s.f, s.attacker));
+	check_healthy(&s);
+	write_seed(&s.f, "H-36-shm-shrink");
+	fixture_finish(&s.f);
+}
+
+/* With unsealed-shm = refuse, a pool fd that cannot be sealed is refused. */
+TEST(H_36_shm_shrink_unsealed_refused) {
+	struct session s;
+	session_start(&s, "unsealed-shm = refuse\n");
+	uint32_t shm = bind_shm(&s);
+	int fd = make_memfd(4096, false);
+	struct msg m = {0};
+	create_pool(&m, s.attacker, shm, s.attacker->next_id, 4096);
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, &fd, 1);
+	close(fd);
+	expect_error(&s, "H-36-shm-shrink-unsealed",
+		     NEEDLES("wl_shm#", ".create_pool(opcode 0): the fd is not sealed against "
+					"shrinking"));
+}
+
+TEST(H_37_shm_pool_resize_down) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	uint32_t pool = make_pool(&s, shm, 8192, 8192);
+	struct msg m = {0};
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_RESIZE,
+	    (union wayland_value[]){{.i = 4096}});
+	attack(&s, "H-37-shm-pool-resize-down", &m, NULL, 0,
+	       NEEDLES("wl_shm_pool#", ".resize(opcode 2): pool size 4096 is smaller than 8192"));
+}
+
+TEST(H_37_shm_pool_resize_past_fd) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
+	uint32_t pool = make_pool(&s, shm, 4096, 4096);
+	struct msg m = {0};
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_RESIZE,
+	    (union wayland_value[]){{.i = 1 << 20}});
+	attack(&s, "H-37-shm-pool-resize-past-fd", &m, NULL, 0,
+	       NEEDLES("wl_shm_pool#", ".resize(opcode 2): pool size 1048576 is past the fd's "
+				       "4096 bytes"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* linux-dmabuf (the recorder offers v3)                                  */
+
+/* Binds zwp_linux_dmabuf_v1 and makes a params object; returns its id. */
+static uint32_t make_params(struct session *s) {
+	struct msg m = {0};
+	uint32_t dmabuf = bind_global(&m, s->attacker, "zwp_linux_dmabuf_v1", 0);
+	uint32_t params = s->attacker->next_id++;
+	req(&m, dmabuf, &proto_zwp_linux_dmabuf_v1, PROTO_ZWP_LINUX_DMABUF_V1_REQ_CREATE_PARAMS,
+	    (union wayland_value[]){{.u = params}});
+	setup(s, &m);
+	return params;
+}
+
+#define DRM_FORMAT_XRGB8888 0x34325258u
+
+static void params_add(struct msg *m, uint32_t params, uint32_t plane, uint32_t offset,
+		       uint32_t stride) {
+	req(m, params, &proto_zwp_linux_buffer_params_v1, PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_ADD,
+	    (union wayland_value[]){
+		    {.u = 0}, {.u = plane}, {.u = offset}, {.u = stride}, {.u = 0}, {.u = 0}});
+}
+
+static void send_with_memfd(struct session *s, const struct msg *m, size_t size) {
+	int fd = make_memfd(size, true);
+	send_bytes(&s->f, s->attacker, m->b, m->len, &fd, 1);
+	close(fd);
+}
+
+TEST(H_38_dmabuf_bad_plane_index) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 4, 0, 256);
+	mark(&s);
+	send_with_memfd(&s, &m, 65536);
+	expect_error(&s, "H-38-dmabuf-bad-plane-index",
+		     NEEDLES("zwp_linux_buffer_params_v1#", ".add(opcode 1)",
+			     "plane index 4 is out of range"));
+}
+
+TEST(H_38_dmabuf_duplicate_plane) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 0, 0, 256);
+	send_with_memfd(&s, &m, 65536);
+	test_assert(roundtrip(&s.f, s.attacker));
+	mark(&s);
+	send_with_memfd(&s, &m, 65536);
+	expect_error(&s, "H-38-dmabuf-duplicate-plane",
+		     NEEDLES("zwp_linux_buffer_params_v1#", ".add(opcode 1)",
+			     "plane 0 was already added"));
+}
+
+TEST(H_38_dmabuf_plane_past_buffer) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 0, 0, 256);
+	send_with_memfd(&s, &m, 4096);
+	test_assert(roundtrip(&s.f, s.attacker));
+	m.len = 0;
+	req(&m, params, &proto_zwp_linux_buffer_params_v1,
+	    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE_IMMED,
+	    (union wayland_value[]){{.u = s.attacker->next_id},
+				    {.i = 64},
+				    {.i = 64},
+				    {.u = DRM_FORMAT_XRGB8888},
+				    {.u = 0}});
+	attack(&s, "H-38-dmabuf-plane-past-buffer", &m, NULL, 0,
+	       NEEDLES("zwp_linux_buffer_params_v1#", ".create_immed(opcode 3)",
+		       "plane 0 ends at byte 16384, past its buffer's 4096"));
+}
+
+TEST(H_38_dmabuf_plane_fd_not_buffer) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 0, 0, 256);
+	int p[2];
+	test_assert(pipe2(p, O_CLOEXEC) == 0);
+	mark(&s);
+	send_bytes(&s.f, s.attacker, m.b, m.len, &p[0], 1);
+	close(p[0]);
+	close(p[1]);
+	expect_error(
+		&s, "H-38-dmabuf-plane-fd-not-buffer",
+		NEEDLES("zwp_linux_buffer_params_v1#", ".add(opcode 1)", "the fd is not a buffer"));
+}
+
+static bool guest_closed_logged(struct fixture *f, void *data) {
+	char *log = read_file(f->log_path);
+	bool found = log != NULL && strstr(log, "the guest closed the connection") != NULL;
+	free(log);
+	return found;
+}
+
+/* Planes added, never used, then a hang-up: the context ends cleanly. */
+TEST(H_40_dmabuf_params_leak) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 0, 0, 256);
+	send_with_memfd(&s, &m, 65536);
+	m.len = 0;
+	params_add(&m, params, 1, 0, 256);
+	send_with_memfd(&s, &m, 65536);
+	test_assert(roundtrip(&s.f, s.attacker));
+	mark(&s);
+	client_close(s.attacker);
+	test_assert_msg(wait_for(&s.f, attacker_gone, s.attacker, WAIT_MS),
+			"the compositor connection stayed");
+	test_assert_msg(wait_for(&s.f, guest_closed_logged, NULL, WAIT_MS), "no clean end logged");
+	test_assert_int_eq(requests_after_mark(&s, NULL), 0);
+	check_healthy(&s);
+	write_seed(&s.f, "H-40-dmabuf-params-leak");
+	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Damage                                                                 */
+
+/* A role-less surface with a 64x64 buffer attached; returns the surface. */
+static uint32_t surface_with_buffer(struct session *s) {
+	uint32_t shm = bind_shm(s);
+	uint32_t comp = bind_compositor(s);
+	uint32_t pool = make_pool(s, shm, 64 * 64 * 4, 64 * 64 * 4);
+	struct msg m = {0};
+	uint32_t surface = s->attacker->next_id++;
+	uint32_t buffer = s->attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){
+		    {.u = buffer}, {.i = 0}, {.i = 64}, {.i = 64}, {.i = 256}, {.u = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	setup(s, &m);
+	return surface;
+}
+
+static void damage_req(struct msg *m, uint32_t surface, uint16_t op, int32_t x, int32_t y,
+		       int32_t w, int32_t h) {
+	req(m, surface, &proto_wl_surface, op,
+	    (union wayland_value[]){{.i = x}, {.i = y}, {.i = w}, {.i = h}});
+}
+
+static void check_rect(const struct recorder_record *r, int32_t x, int32_t y, int32_t w,
+		       int32_t h) {
+	test_assert(r != NULL && r->arg_count == 4);
+	test_assert_msg(r->args[0].i == x && r->args[1].i == y && r->args[2].i == w &&
+				r->args[3].i == h,
+			"%s, expected %d,%d %dx%d", r->text, x, y, w, h);
+}
+
+/* Rule 9: damage is clamped to the buffer (or the dimension limit), empty
+ * rectangles are dropped; never fatal. */
+TEST(H_41_damage_extreme) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t surface = surface_with_buffer(&s);
+	mark(&s);
+	struct msg m = {0};
+	uint16_t db = PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER, d = PROTO_WL_SURFACE_REQ_DAMAGE;
+	damage_req(&m, surface, db, INT32_MIN, INT32_MIN, INT32_MAX, INT32_MAX); // empty
+	damage_req(&m, surface, db, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX); // empty
+	damage_req(&m, surface, db, 0, 0, INT32_MAX, INT32_MAX);
+	damage_req(&m, surface, db, -5, 10, 20, INT32_MAX);
+	damage_req(&m, surface, d, INT32_MIN, INT32_MIN, INT32_MAX, INT32_MAX); // empty
+	damage_req(&m, surface, d, -100, -100, INT32_MAX, INT32_MAX);
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "damage ended the connection: %s",
+			s.attacker->error_text);
+	test_assert(!s.attacker->got_error);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.damage_buffer"), 2);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.damage"), 1);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.commit"), 1);
+	size_t n = recorder_count(s.f.rec, "wl_surface.damage_buffer");
+	check_rect(recorder_find(s.f.rec, "wl_surface.damage_buffer", n - 2), 0, 0, 64, 64);
+	check_rect(recorder_find(s.f.rec, "wl_surface.damage_buffer", n - 1), 0, 10, 15, 54);
+	check_rect(recorder_last(s.f.rec, "wl_surface.damage"), 0, 0, 16384, 16384);
+	check_healthy(&s);
+	write_seed(&s.f, "H-41-damage-extreme");
+	fixture_finish(&s.f);
+}
+
+#define FLOOD_RECTS 100000
+
+/* Rule 9: past 256 rectangles per commit the rest collapse into their
+ * bounding box, sent once before the commit. */
+TEST(H_42_damage_flood) {
+	test_set_timeout(120);
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t surface = surface_with_buffer(&s);
+	mark(&s);
+	size_t each = 24, len = each * FLOOD_RECTS + 8;
+	uint8_t *buf = malloc(len);
+	test_assert(buf != NULL);
+	for (size_t i = 0; i < FLOOD_RECTS; i++) {
+		uint8_t *p = buf + i * each;
+		wayland_msg_set_u32(p, 0, surface);
+		wayland_msg_set_u32(p, 4, hdr_word(24, PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER));
+		wayland_msg_set_u32(p, 8, (uint32_t)(i % 64));
+		wayland_msg_set_u32(p, 12, (uint32_t)(i % 7));
+		wayland_msg_set_u32(p, 16, 1);
+		wayland_msg_set_u32(p, 20, 1);
+	}
+	wayland_msg_set_u32(buf + len - 8, 0, surface);
+	wayland_msg_set_u32(buf + len - 8, 4, hdr_word(8, PROTO_WL_SURFACE_REQ_COMMIT));
+	test_assert(send_bytes(&s.f, s.attacker, buf, len, NULL, 0));
+	free(buf);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "the flood ended the connection: %s",
+			s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.damage_buffer"),
+			   CROSSWAY_DEFAULT_MAX_DAMAGE_RECTS + 1);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.commit"), 1);
+	check_rect(recorder_last(s.f.rec, "wl_surface.damage_buffer"), 0, 0, 64, 7);
+	const struct recorder_record *commit = recorder_last(s.f.rec, "wl_surface.commit");
+	test_assert(commit->seq > recorder_last(s.f.rec, "wl_surface.damage_buffer")->seq);
+	check_healthy(&s);
+	write_seed(&s.f, "H-42-damage-flood");
+	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Object flood                                                           */
+
+/* Objects beyond max-objects end the context; lowered to 1000 here so the
+ * test is quick (limits are configurable downward). */
+TEST(H_47_object_flood) {
+	test_set_timeout(60);
+	struct session s;
+	session_start(&s, "max-objects = 1000\n");
+	uint32_t comp = bind_compositor(&s);
+	mark(&s);
+	size_t count = 2000, len = 12 * count;
+	uint8_t *buf = malloc(len);
+	test_assert(buf != NULL);
+	uint32_t first = s.attacker->next_id;
+	for (size_t i = 0; i < count; i++) {
+		wayland_msg_set_u32(buf + 12 * i, 0, comp);
+		wayland_msg_set_u32(buf + 12 * i, 4,
+				    hdr_word(12, PROTO_WL_COMPOSITOR_REQ_CREATE_REGION));
+		wayland_msg_set_u32(buf + 12 * i, 8, first + (uint32_t)i);
+	}
+	send_bytes(&s.f, s.attacker, buf, len, NULL, 0);
+	free(buf);
+	test_assert_msg(wait_for(&s.f, attacker_gone, s.attacker, WAIT_MS), "not ended");
+	test_assert(s.attacker->got_error);
+	test_assert_str_contains(s.attacker->error_text, "object limit (1000) reached");
+	test_assert_msg(wait_for(&s.f, log_has, "object limit (1000) reached", WAIT_MS),
+			"not in the log");
+	size_t forwarded = requests_after_mark(&s, "wl_compositor.create_region");
+	test_assert_msg(forwarded < 1000, "%zu regions forwarded", forwarded);
+	check_healthy(&s);
+	write_seed(&s.f, "H-47-object-flood");
+	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Window identity                                                        */
+
+/* An xdg_toplevel; returns its id. */
+static uint32_t make_toplevel(struct session *s) {
+	uint32_t comp = bind_compositor(s);
+	struct msg m = {0};
+	uint32_t wm = bind_global(&m, s->attacker, "xdg_wm_base", 0);
+	uint32_t surface = s->attacker->next_id++;
+	uint32_t xdg = s->attacker->next_id++;
+	uint32_t toplevel = s->attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = xdg}, {.u = surface}});
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL,
+	    (union wayland_value[]){{.u = toplevel}});
+	setup(s, &m);
+	return toplevel;
+}
+
+struct text_case {
+	const char *in;
+	const char *out; // what the compositor must get
+	const char *name;
+};
+
+static char long_title[4001];
+static char long_title_out[sizeof("[" VM_NAME "] ") + 256];
+
+static const struct text_case title_cases[] = {
+	{"[host] Password", "[" VM_NAME "] [host] Password", "H-48-title-spoof-host-prefix"},
+	{"a\u202eb\u2066c\u2069d\u202a", "[" VM_NAME "] abcd", "H-48-title-spoof-bidi"},
+	{"x\x1b[31my\n\tz\xc2\x85", "[" VM_NAME "] x[31myz", "H-48-title-spoof-controls"},
+	{"bad \xff\xfe utf8 \xc3", "[" VM_NAME "] bad \xef\xbf\xbd\xef\xbf\xbd utf8 \xef\xbf\xbd",
+	 "H-48-title-spoof-invalid-utf8"},
+	{long_title, long_title_out, "H-48-title-spoof-long"},
+};
+
+/* Rule 8: titles are sanitised, cut to 256 bytes and prefixed "[vm] ". */
+TEST_P(H_48_title_spoof, title_cases) {
+	memset(long_title, 'A', sizeof(long_title) - 1);
+	snprintf(long_title_out, sizeof(long_title_out), "[%s] ", VM_NAME);
+	size_t n = strlen(long_title_out);
+	memset(long_title_out + n, 'A', 256);
+	long_title_out[n + 256] = '\0';
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t toplevel = make_toplevel(&s);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, toplevel, &proto_xdg_toplevel, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE,
+	    (union wayland_value[]){{.bytes = {data->in, (uint32_t)strlen(data->in) + 1}}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "set_title ended the connection: %s",
+			s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_toplevel.set_title"), 1);
+	const struct recorder_record *r = recorder_last(s.f.rec, "xdg_toplevel.set_title");
+	if (data->in == long_title) {
+		// "[vm] " plus at most 256 bytes of title.
+		test_assert_msg(strlen(r->args[0].s) <= strlen(long_title_out), "%zu bytes",
+				strlen(r->args[0].s));
+		test_assert(strncmp(r->args[0].s, long_title_out, strlen(VM_NAME) + 3) == 0);
+		test_assert(strspn(r->args[0].s + strlen(VM_NAME) + 3, "A") ==
+			    strlen(r->args[0].s) - strlen(VM_NAME) - 3);
+	} else {
+		test_assert_str_eq(r->args[0].s, data->out);
+	}
+	check_healthy(&s);
+	write_seed(&s.f, data->name);
+	fixture_finish(&s.f);
+}
+
+/* A title that does not fit in one message is a framing error (H-13). */
+TEST(H_48_title_spoof_oversize) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t toplevel = make_toplevel(&s);
+	struct msg m = {0};
+	uint32_t len = 1u << 20;
+	// Header and length only: the size word already says too much.
+	WORDS(&m, toplevel, hdr_word(0xfffc, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE), len);
+	attack(&s, "H-48-title-spoof-oversize", &m, NULL, 0, NEEDLES("size 65532 > limit 4096"));
+}
+
+static const struct text_case app_id_cases[] = {
+	{"org.kde.konsole", "crossway." VM_NAME ".org.kde.konsole", "H-49-appid-spoof-konsole"},
+	{"../../x", "crossway." VM_NAME "..._.._x", "H-49-appid-spoof-path"},
+	{"", "crossway." VM_NAME ".", "H-49-appid-spoof-empty"},
+	{"a b\xc3\xa9/\n", "crossway." VM_NAME ".a_b____", "H-49-appid-spoof-chars"},
+};
+
+/* Rule 8: app_ids move into the VM's namespace, [A-Za-z0-9._-] only. */
+TEST_P(H_49_appid_spoof, app_id_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t toplevel = make_toplevel(&s);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, toplevel, &proto_xdg_toplevel, PROTO_XDG_TOPLEVEL_REQ_SET_APP_ID,
+	    (union wayland_value[]){{.bytes = {data->in, (uint32_t)strlen(data->in) + 1}}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "set_app_id ended the connection: %s",
+			s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_toplevel.set_app_id"), 1);
+	const struct recorder_record *r = recorder_last(s.f.rec, "xdg_toplevel.set_app_id");
+	test_assert_str_eq(r->args[0].s, data->out);
+	check_healthy(&s);
+	write_seed(&s.f, data->name);
+	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Zombie objects                                                         */
+
+/* The compositor sends wl_keyboard.keymap (with an fd) to a keyboard the
+ * guest already released: the event is dropped and its fd closed, never
+ * passed on or shifted onto a later message. */
+TEST(H_56_zombie_fd_event) {
+	struct session s;
+	session_start(&s, NULL);
+	struct msg m = {0};
+	uint32_t seat = bind_global(&m, s.attacker, "wl_seat", 0);
+	setup(&s, &m);
+	size_t fds_before = s.attacker->fds_in;
+	mark(&s);
+	m.len = 0;
+	uint32_t keyboard = s.attacker->next_id++;
+	s.attacker->keyboard = keyboard;
+	req(&m, seat, &proto_wl_seat, PROTO_WL_SEAT_REQ_GET_KEYBOARD,
+	    (union wayland_value[]){{.u = keyboard}});
+	req(&m, keyboard, &proto_wl_keyboard, PROTO_WL_KEYBOARD_REQ_RELEASE, NULL);
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "wl_keyboard.release"), 1);
+	test_assert_msg(recorder_last(s.f.rec, "wl_keyboard.keymap") != NULL,
+			"the recorder sent no keymap (test assumption)");
+	// crosswayd may drop the zombie's keymap (closing its fd) or pass it on
+	// with its fd, as a compositor would; either way exactly one fd per
+	// keymap event reaches the guest, none shifted onto other messages.
+	test_assert_msg(s.attacker->fds_in - fds_before == s.attacker->keymaps,
+			"%zu fds for %zu keymap events", s.attacker->fds_in - fds_before,
+			s.attacker->keymaps);
+	test_assert(s.attacker->keymaps <= 1);
+	size_t fds_after = s.attacker->fds_in;
+	test_assert(roundtrip(&s.f, s.attacker));
+	test_assert_int_eq(s.attacker->fds_in, fds_after);
+	check_healthy(&s);
+	write_seed(&s.f, "H-56-zombie-fd-event");
+	fixture_finish(&s.f);
+}
