@@ -10,44 +10,10 @@ import signal
 import subprocess
 import time
 
-from harness import (PROCS, Skip, Sway, Weston, changed_pixels, check, empty_desktop, env_path,
-                     histogram_similarity, need, run, settled_screenshot, wait_until)
-from test_listen import WESTON_PRIVATE, clipboard_payload, globals_seen, window_histogram
-
-
-class VmSim:
-    """crossway-vmsim: a VM named @vm whose apps are served on @host."""
-
-    def __init__(self, env, host, vm="vm-sim", args=(), crosswayd_args=()):
-        self.env = env
-        self.vm = vm
-        self.socket = f"vmsim-{vm}"
-        self.log = env.path(f"vmsim-{vm}.log")
-        argv = [env_path("CROSSWAY_VMSIM"), "--socket", self.socket, "--vm", vm,
-                "--crosswayd", env_path("CROSSWAYD"), "--wayland-display", host.display,
-                "--verbose", *args]
-        for a in crosswayd_args:
-            argv += ["--crosswayd-arg", a]
-        self.proc = PROCS.start(argv, env=env.env(), log=self.log)
-        wait_until(lambda: os.path.exists(os.path.join(env.runtime, self.socket)), 5,
-                   "vmsim's socket")
-        self.display = self.socket
-
-    def client_env(self, **extra):
-        return self.env.env(WAYLAND_DISPLAY=self.display, **extra)
-
-    def read_log(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def crosswayd_pids(self):
-        """crosswayd processes vmsim's children spawned (one per app)."""
-        out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True,
-                             text=True).stdout
-        rows = [line.split() for line in out.splitlines()]
-        children = {r[0] for r in rows if len(r) == 3 and r[1] == str(self.proc.pid)}
-        return [int(r[0]) for r in rows if len(r) == 3 and r[1] in children
-                and r[2].startswith("crosswayd")]
+from harness import (PROCS, Skip, Sway, VmSim, Weston, changed_pixels, check, copy_then_paste,
+                     empty_desktop, histogram_similarity, need, run, settled_screenshot,
+                     wait_until)
+from test_listen import WESTON_PRIVATE, globals_seen, window_histogram
 
 
 def app_shot(env, app, settle, name, via_vmsim, static=False):
@@ -148,43 +114,27 @@ def test_gtk3_renders_through_the_vm_on_sway(env):
 
 
 def test_clipboard_from_the_vm_to_the_host(env):
-    need("wl-copy", "wl-paste")
     host = Weston(env)
     if not host.seat:
         raise Skip("weston has no test seat (FAKE_SEAT not built)")
     vm = VmSim(env, host, vm="vm-copy")
-    data = clipboard_payload(1 << 20)
-    src = env.path("payload.bin")
-    with open(src, "wb") as f:
-        f.write(data)
-    copier = PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
-                         env=vm.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
-    time.sleep(1.5)
-    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
-                         env=host.client_env(), capture_output=True, timeout=30)
-    check(copier.poll() is None or copier.returncode == 0, "wl-copy died")
-    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+    data, got = copy_then_paste(env, vm.client_env(), host.client_env())
+    check(got == data, f"pasted {len(got)} bytes, expected {len(data)} identical")
 
 
 def test_clipboard_from_the_host_into_the_vm(env):
-    need("wl-copy", "wl-paste")
     host = Weston(env)
     if not host.seat:
         raise Skip("weston has no test seat (FAKE_SEAT not built)")
-    data = clipboard_payload(1 << 20)
-    src = env.path("payload.bin")
-    with open(src, "wb") as f:
-        f.write(data)
-    PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
-                env=host.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
-    time.sleep(1.0)
     conf = env.path("both.conf")
     with open(conf, "w") as f:
         f.write("[default]\nclipboard = both\n")
-    vm = VmSim(env, host, vm="vm-paste", crosswayd_args=["--config", conf])
-    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
-                         env=vm.client_env(), capture_output=True, timeout=30)
-    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+    # The VM starts after the host's selection exists.
+    data, got = copy_then_paste(
+        env, host.client_env(), None,
+        before_paste=lambda: VmSim(env, host, vm="vm-paste",
+                                   crosswayd_args=["--config", conf]).client_env())
+    check(got == data, f"pasted {len(got)} bytes, expected {len(data)} identical")
 
 
 def test_two_vms_draw_and_one_dying_leaves_the_other(env):

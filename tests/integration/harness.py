@@ -229,21 +229,19 @@ class Sway:
         return read_png(path)
 
 
-class Crossway:
-    """`crosswayd --listen`: a Wayland socket whose clients are served, each
-    by its own sandboxed crosswayd process, against the host compositor."""
+class GuestSocket:
+    """A process offering guests a Wayland socket in the test's runtime dir,
+    its log kept in a file."""
 
-    def __init__(self, env, host, vm="vm-test", args=(), name=None):
+    def __init__(self, env, vm, socket, argv, what):
         self.env = env
         self.vm = vm
-        self.socket = name or f"crossway-{vm}"
-        self.log = env.path(f"crossway-{vm}.log")
-        argv = [env_path("CROSSWAYD"), "--listen", self.socket, "--vm", vm,
-                "--wayland-display", host.display, *args]
+        self.socket = socket
+        self.log = env.path(f"{socket}.log")
         self.proc = PROCS.start(argv, env=env.env(), log=self.log)
-        wait_until(lambda: os.path.exists(os.path.join(env.runtime, self.socket)), 5,
-                   "crosswayd's socket")
-        self.display = self.socket
+        wait_until(lambda: os.path.exists(os.path.join(env.runtime, socket)), 5,
+                   f"{what}'s socket")
+        self.display = socket
 
     def client_env(self, **extra):
         return self.env.env(WAYLAND_DISPLAY=self.display, **extra)
@@ -251,6 +249,67 @@ class Crossway:
     def read_log(self):
         with open(self.log, errors="replace") as f:
             return f.read()
+
+
+class Crossway(GuestSocket):
+    """`crosswayd --listen`: a Wayland socket whose clients are served, each
+    by its own sandboxed crosswayd process, against the host compositor."""
+
+    def __init__(self, env, host, vm="vm-test", args=(), name=None):
+        socket = name or f"crossway-{vm}"
+        super().__init__(env, vm, socket,
+                         [env_path("CROSSWAYD"), "--listen", socket, "--vm", vm,
+                          "--wayland-display", host.display, *args], "crosswayd")
+
+
+class VmSim(GuestSocket):
+    """crossway-vmsim: a simulated VM named @vm whose apps are each served by
+    their own crosswayd, spawned over the backend link, on @host."""
+
+    def __init__(self, env, host, vm="vm-sim", args=(), crosswayd_args=()):
+        argv = [env_path("CROSSWAY_VMSIM"), "--socket", f"vmsim-{vm}", "--vm", vm,
+                "--crosswayd", env_path("CROSSWAYD"), "--wayland-display", host.display,
+                "--verbose", *args]
+        for a in crosswayd_args:
+            argv += ["--crosswayd-arg", a]
+        super().__init__(env, vm, f"vmsim-{vm}", argv, "crossway-vmsim")
+
+    def crosswayd_pids(self):
+        """crosswayd processes vmsim's children spawned (one per app)."""
+        out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True,
+                             text=True).stdout
+        rows = [line.split() for line in out.splitlines()]
+        children = {r[0] for r in rows if len(r) == 3 and r[1] == str(self.proc.pid)}
+        return [int(r[0]) for r in rows if len(r) == 3 and r[1] in children
+                and r[2].startswith("crosswayd")]
+
+
+# ---------------------------------------------------------------- clipboard
+
+def clipboard_payload(size):
+    """Binary, every byte value, not a repeating page: catches offsets."""
+    return bytes((i * 7 + (i >> 8) * 13) & 0xff for i in range(size))
+
+
+def copy_then_paste(env, copy_env, paste_env, size=1 << 20, before_paste=None):
+    """wl-copy @size bytes on @copy_env, wl-paste them on @paste_env (after
+    calling @before_paste, which may return a different paste env) and
+    return (expected, pasted)."""
+    need("wl-copy", "wl-paste")
+    data = clipboard_payload(size)
+    src = env.path("payload.bin")
+    with open(src, "wb") as f:
+        f.write(data)
+    # wl-copy maps a surface to get keyboard focus for the selection.
+    copier = PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
+                         env=copy_env, log=env.path("copy.log"), stdin=open(src, "rb"))
+    time.sleep(1.5)
+    if before_paste is not None:
+        paste_env = before_paste() or paste_env
+    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
+                         env=paste_env, capture_output=True, timeout=30)
+    check(copier.poll() is None or copier.returncode == 0, "wl-copy died")
+    return data, got.stdout
 
 
 # ---------------------------------------------------------------- pixels

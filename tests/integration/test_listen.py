@@ -7,9 +7,9 @@ import os
 import subprocess
 import time
 
-from harness import (PROCS, Crossway, Skip, Sway, Weston, changed_pixels, check, empty_desktop,
-                     histogram_similarity, need, run, sanitized, settled_screenshot,
-                     wait_until)
+from harness import (PROCS, Crossway, Skip, Sway, Weston, changed_pixels, check, copy_then_paste,
+                     empty_desktop, histogram_similarity, need, run, sanitized,
+                     settled_screenshot, wait_until)
 
 # Globals weston 10 offers that a guest must never see.
 WESTON_PRIVATE = ["weston_screenshooter", "weston_desktop_shell", "weston_debug_v1",
@@ -146,55 +146,36 @@ def test_gtk3_renders_on_sway(env):
     check(not ended, "crosswayd ended a connection:\n" + cw.read_log())
 
 
-def clipboard_payload(size):
-    # Binary, every byte value, not a repeating page: catches offsets.
-    return bytes((i * 7 + (i >> 8) * 13) & 0xff for i in range(size))
-
-
 def test_clipboard_guest_to_host(env):
-    need("wl-copy", "wl-paste")
     host = Weston(env)
     if not host.seat:
         raise Skip("weston has no test seat (FAKE_SEAT not built)")
     cw = Crossway(env, host, vm="vm-clip")
-    data = clipboard_payload(1 << 20)
-    src = env.path("payload.bin")
-    with open(src, "wb") as f:
-        f.write(data)
-    # wl-copy maps a surface to get keyboard focus for the selection.
-    copier = PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
-                         env=cw.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
-    time.sleep(1.0)
-    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
-                         env=host.client_env(), capture_output=True, timeout=20)
-    check(copier.poll() is None or copier.returncode == 0, "wl-copy died")
-    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+    data, got = copy_then_paste(env, cw.client_env(), host.client_env())
+    check(got == data, f"pasted {len(got)} bytes, expected {len(data)} identical")
 
 
 def test_clipboard_host_to_guest_needs_policy(env):
-    need("wl-copy", "wl-paste")
     host = Weston(env)
     if not host.seat:
         raise Skip("weston has no test seat (FAKE_SEAT not built)")
-    data = clipboard_payload(1 << 20)
-    src = env.path("payload.bin")
-    with open(src, "wb") as f:
-        f.write(data)
-    PROCS.start(["wl-copy", "--foreground", "--type", "application/octet-stream"],
-                env=host.client_env(), log=env.path("copy.log"), stdin=open(src, "rb"))
-    time.sleep(1.0)
-    # The default policy is guest-to-host: the guest sees no selection.
-    cw = Crossway(env, host, vm="vm-clip-default")
-    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
-                         env=cw.client_env(), capture_output=True, timeout=20)
-    check(got.stdout == b"", "the guest read the host clipboard under the default policy")
-    conf = env.path("both.conf")
-    with open(conf, "w") as f:
-        f.write("[default]\nclipboard = both\n")
-    cw2 = Crossway(env, host, vm="vm-clip-both", args=["--config", conf], name="crossway-both")
-    got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
-                         env=cw2.client_env(), capture_output=True, timeout=20)
-    check(got.stdout == data, f"pasted {len(got.stdout)} bytes, expected {len(data)} identical")
+    guests = {}
+
+    def paste_from_both_guests():
+        # The default policy is guest-to-host: that guest sees no selection.
+        guests["default"] = Crossway(env, host, vm="vm-clip-default")
+        conf = env.path("both.conf")
+        with open(conf, "w") as f:
+            f.write("[default]\nclipboard = both\n")
+        guests["both"] = Crossway(env, host, vm="vm-clip-both", args=["--config", conf],
+                                  name="crossway-both")
+        got = subprocess.run(["wl-paste", "--no-newline", "--type", "application/octet-stream"],
+                             env=guests["default"].client_env(), capture_output=True, timeout=20)
+        check(got.stdout == b"", "the guest read the host clipboard under the default policy")
+        return guests["both"].client_env()
+
+    data, got = copy_then_paste(env, host.client_env(), None, before_paste=paste_from_both_guests)
+    check(got == data, f"pasted {len(got)} bytes, expected {len(data)} identical")
 
 
 def test_each_client_gets_its_own_sandboxed_process(env):
