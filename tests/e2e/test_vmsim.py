@@ -113,6 +113,22 @@ def test_gtk3_renders_through_the_vm_on_sway(env):
     check(light > 20000, f"the GTK window is not drawn ({light} light pixels)")
 
 
+def test_gtk4_renders_through_the_vm_on_weston(env):
+    need("gtk4-widget-factory")
+    host = Weston(env)
+    bg = empty_desktop(host)
+    vm = VmSim(env, host, vm="vm-gtk4")
+    # No GPU: GTK4's cairo renderer draws into wl_shm buffers.
+    PROCS.start(["gtk4-widget-factory"],
+                env=vm.client_env(GDK_BACKEND="wayland", GSK_RENDERER="cairo", NO_AT_BRIDGE=1),
+                log=env.path("gtk4.log"))
+    wait_until(lambda: changed_pixels(bg, host.screenshot()) > 100000, 30, "the GTK4 window")
+    shot = host.screenshot()
+    light = shot.count(lambda p: p[0] > 200 and p[1] > 200 and p[2] > 200)
+    print(f"# gtk4-widget-factory: {changed_pixels(bg, shot)} pixels changed, {light} light")
+    check(light > 100000, f"the GTK4 window is not drawn ({light} light pixels)")
+
+
 def test_clipboard_from_the_vm_to_the_host(env):
     host = Weston(env)
     if not host.seat:
