@@ -844,3 +844,58 @@ TEST(ctx_name_is_logged_sanitised) {
 	guest_init(&f.g, &f.sim);
 	test_assert_int_eq(teardown(&f), 0);
 }
+
+/* ------------------------------------------------------------------ */
+/* The gbm allocator: only where a render node exists.                */
+
+static bool find_render_node(char *path, size_t cap) {
+	DIR *dir = opendir("/dev/dri");
+	if (dir == NULL) {
+		return false;
+	}
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(dir)) != NULL) {
+		if (strncmp(e->d_name, "renderD", 7) == 0) {
+			snprintf(path, cap, "/dev/dri/%s", e->d_name);
+			found = access(path, R_OK | W_OK) == 0;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+TEST(gbm_images_are_dmabufs_on_a_render_node) {
+	char node[300];
+	if (!find_render_node(node, sizeof(node))) {
+		test_skip("no usable /dev/dri/renderD* on this machine: the gbm allocator is "
+			  "not exercised here, the memfd allocator carries every other test");
+	}
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	start_host(&f);
+	const char *args[] = {"--render-node", node, NULL};
+	spawn(&f, args);
+	test_assert_msg(sim_hello(&f.sim, "vm-gbm"), "no HELLO_REPLY");
+	if (!f.sim.hello_reply.caps.supports_dmabuf) {
+		char log[4096];
+		sim_read_stderr(&f.sim, log, sizeof(log), 200);
+		test_skip("%s exists but gbm cannot allocate on it (no driver?): %s", node, log);
+	}
+	test_assert(sim_init(&f.sim, 20, TIMEOUT));
+	guest_init(&f.g, &f.sim);
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&f.sim, 256, 256, 0x34325258 /* XR24 */, &req, TIMEOUT));
+	test_assert_msg(req.strides[0] >= 256 * 4, "stride %u for 256 pixels", req.strides[0]);
+	test_assert_msg(req.size % 4096 == 0, "size %" PRIu64 " is not page aligned", req.size);
+	struct crossway_backend_blob_reply reply;
+	int fd = sim_create_blob(&f.sim, req.blob_id, req.size, NULL, &reply, TIMEOUT);
+	test_assert_msg(fd >= 0, "CREATE_BLOB: %s", f.sim.error_text);
+	test_assert_int_eq(reply.handle_type, CROSSWAY_BACKEND_HANDLE_DMABUF);
+	test_assert_int_eq(reply.strides[0], req.strides[0]);
+	test_assert_int_eq(reply.modifier, req.modifier);
+	test_assert_msg(lseek(fd, 0, SEEK_END) >= (off_t)req.size,
+			"the dmabuf is smaller than %" PRIu64, req.size);
+	close(fd);
+	test_assert_int_eq(teardown(&f), 0);
+}
