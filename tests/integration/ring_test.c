@@ -20,6 +20,7 @@
 #include "tests/common/sim.h"
 #include "tests/harness/bytes.h"
 #include "tests/harness/test.h"
+#include "tests/recorder/recorder.h"
 
 #define TIMEOUT 5000
 #define XRGB8888 1 // wl_shm format
@@ -340,6 +341,9 @@ struct bad_case {
 	const char *name;
 	void (*run)(struct fixture *f);
 	const char *error;
+	// A request the compositor must never receive from this context
+	// (NULL: the case breaks the link or the ring, not a message).
+	const char *never;
 };
 
 static void submit(struct fixture *f, const void *cmds, uint32_t len) {
@@ -546,15 +550,18 @@ static const struct bad_case bad_cases[] = {
 	{"wrong read pipe id", bad_read_pipe_id,
 	 "read pipe id 0x80000005 is not the next one (0x80000001)"},
 	{"too many identifiers", bad_too_many_identifiers, "SEND: 29 identifiers > max 28"},
-	{"message size", bad_message_size, "message to object 1 (opcode 0): size 6 < 8"},
-	{"unknown opcode", bad_opcode, "wl_display#1: unknown request opcode 7"},
+	{"message size", bad_message_size, "message to object 1 (opcode 0): size 6 < 8",
+	 "wl_display.sync"},
+	{"unknown opcode", bad_opcode, "wl_display#1: unknown request opcode 7", NULL},
 	{"unterminated string", bad_unterminated_string,
-	 "wl_registry#2.bind(opcode 0): argument 'interface': string is not NUL-terminated"},
+	 "wl_registry#2.bind(opcode 0): argument 'interface': string is not NUL-terminated",
+	 "wl_registry.bind"},
 	{"reused new id", bad_reused_new_id,
-	 "wl_display#1.get_registry(opcode 1): new id 2 is already in use"},
+	 "wl_display#1.get_registry(opcode 1): new id 2 is already in use", NULL},
 	{"wrong interface", bad_wrong_interface,
-	 "argument 'buffer': object 2 is a wl_registry, not a wl_buffer"},
-	{"missing fd", bad_missing_fd, "wl_shm#4.create_pool(opcode 0): needs 1 fds, 0 were sent"},
+	 "argument 'buffer': object 2 is a wl_registry, not a wl_buffer", "wl_surface.attach"},
+	{"missing fd", bad_missing_fd, "wl_shm#4.create_pool(opcode 0): needs 1 fds, 0 were sent",
+	 "wl_shm.create_pool"},
 	{"blob size", bad_blob_size, "CREATE_BLOB: size 8192 does not match blob"},
 	{"blob size not a page rounding", bad_blob_not_a_page_rounding,
 	 "CREATE_BLOB: size 24576 does not match blob"},
@@ -574,6 +581,69 @@ TEST_P(bad_input_ends_the_context, bad_cases) {
 	setup(&f, 20, NULL);
 	data->run(&f);
 	expect_error(&f, data->error);
+}
+
+static void dispatch_recorder(void *data, int timeout_ms) {
+	recorder_dispatch(data, timeout_ms);
+}
+
+/* The same bad input against the recording compositor: what the bad
+ * context sent before is there, the bad message never is, and a second
+ * context on the same compositor still works. */
+TEST_P(bad_input_never_reaches_the_compositor, bad_cases) {
+	struct recorder *rec = recorder_create(NULL);
+	test_assert(rec != NULL);
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	test_assert(sim_spawn(&f.sim, crosswayd(), recorder_socket_path(rec), NULL, true));
+	f.sim.extra_fd = recorder_get_fd(rec);
+	f.sim.extra_dispatch = dispatch_recorder;
+	f.sim.extra_data = rec;
+	test_assert_msg(sim_hello(&f.sim, "vm-rec"), "no HELLO_REPLY");
+	test_assert(sim_init(&f.sim, 20, TIMEOUT));
+	guest_init(&f.g, &f.sim);
+	data->run(&f);
+	test_assert_msg(sim_wait_error(&f.sim, TIMEOUT), "no ERROR (wanted \"%s\")", data->error);
+	test_assert_str_contains(f.sim.error_text, data->error);
+	test_assert_int_eq(sim_finish(&f.sim, TIMEOUT), 1);
+	guest_finish(&f.g);
+	for (int i = 0; i < 20; i++) {
+		recorder_dispatch(rec, 10);
+	}
+	if (data->never != NULL) {
+		for (size_t i = 0; i < recorder_record_count(rec); i++) {
+			const struct recorder_record *r = recorder_record_get(rec, i);
+			if (r->direction != RECORDER_DIRECTION_REQUEST ||
+			    strcmp(r->name, data->never)) {
+				continue;
+			}
+			// The good requests of the same name that the case sent first
+			// are fine; the bad one would be the last request.
+			bool last = true;
+			for (size_t j = i + 1; j < recorder_record_count(rec); j++) {
+				const struct recorder_record *later = recorder_record_get(rec, j);
+				last = last && (later->direction != RECORDER_DIRECTION_REQUEST ||
+						later->client != r->client);
+			}
+			test_assert_msg(!last, "the compositor received the bad %s: %s",
+					data->never, r->text);
+		}
+	}
+	// Another context on the same compositor.
+	struct sim other;
+	test_assert(sim_spawn(&other, crosswayd(), recorder_socket_path(rec), NULL, false));
+	other.extra_fd = recorder_get_fd(rec);
+	other.extra_dispatch = dispatch_recorder;
+	other.extra_data = rec;
+	test_assert(sim_hello(&other, "vm-other"));
+	test_assert(sim_init(&other, 20, TIMEOUT));
+	struct guest g;
+	guest_init(&g, &other);
+	test_assert_msg(guest_registry(&g, TIMEOUT), "a healthy context stopped working");
+	guest_finish(&g);
+	sim_send_shutdown(&other);
+	test_assert_int_eq(sim_finish(&other, TIMEOUT), 0);
+	recorder_destroy(rec);
 }
 
 TEST(ring_too_small_for_a_record) {
