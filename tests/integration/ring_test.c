@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -968,4 +969,180 @@ TEST(gbm_images_are_dmabufs_on_a_render_node) {
 			"the dmabuf is smaller than %" PRIu64, req.size);
 	close(fd);
 	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clipboard over the ring, against the recording compositor.         */
+
+#define CLIP_MIME "application/octet-stream"
+#define CLIP_TEXT_MIME "text/plain;charset=utf-8"
+#define CLIP_TEXT_CAP 64000u     // the default clipboard-text-bytes
+#define CLIP_SIZE (256u * 1024u) // many ring records and pipe buffers
+
+struct clip {
+	struct recorder *rec;
+	struct fixture f;
+	uint32_t device, ddm;
+	uint8_t *payload;
+};
+
+static void clip_setup(struct clip *c, const char *clipboard_mode) {
+	memset(c, 0, sizeof(*c));
+	struct recorder_options opts = {.seat = true, .data_device = true};
+	c->rec = recorder_create(&opts);
+	test_assert(c->rec != NULL);
+	char conf[512];
+	snprintf(conf, sizeof(conf), "%s/clip.conf", getenv("XDG_RUNTIME_DIR"));
+	FILE *cf = fopen(conf, "w");
+	test_assert(cf != NULL);
+	fprintf(cf, "[default]\nclipboard = %s\n", clipboard_mode);
+	fclose(cf);
+	const char *args[] = {"--config", conf, NULL};
+	test_assert(sim_spawn(&c->f.sim, crosswayd(), recorder_socket_path(c->rec), args, true));
+	c->f.sim.extra_fd = recorder_get_fd(c->rec);
+	c->f.sim.extra_dispatch = dispatch_recorder;
+	c->f.sim.extra_data = c->rec;
+	test_assert(sim_hello(&c->f.sim, "vm-clip"));
+	test_assert(sim_init(&c->f.sim, 20, TIMEOUT));
+	guest_init(&c->f.g, &c->f.sim);
+	struct guest *g = &c->f.g;
+	test_assert(guest_registry(g, TIMEOUT));
+	uint32_t seat = guest_bind(g, "wl_seat", 5);
+	c->ddm = guest_bind(g, "wl_data_device_manager", 3);
+	test_assert(seat != 0 && c->ddm != 0);
+	c->device = guest_new_id(g);
+	uint32_t args2[] = {c->device, seat};
+	test_assert(guest_request(g, c->ddm, 1 /* get_data_device */, args2, 8, NULL, NULL, 0));
+	test_assert(guest_roundtrip(g, TIMEOUT));
+	c->payload = malloc(CLIP_SIZE);
+	test_assert(c->payload != NULL);
+	for (uint32_t i = 0; i < CLIP_SIZE; i++) {
+		c->payload[i] = (uint8_t)(i * 7 + (i >> 8) * 13);
+	}
+}
+
+static void clip_teardown(struct clip *c) {
+	sim_send_shutdown(&c->f.sim);
+	test_assert_int_eq(sim_finish(&c->f.sim, TIMEOUT), 0);
+	guest_finish(&c->f.g);
+	recorder_destroy(c->rec);
+	free(c->payload);
+}
+
+/* Offers CLIP_SIZE bytes as @mime on the host and reads them in the guest;
+ * returns how many arrived before the hang-up (all checked against the
+ * payload). */
+static uint32_t paste_into_guest(struct clip *c, const char *mime) {
+	struct guest *g = &c->f.g;
+	test_assert(recorder_offer_selection(c->rec, mime, c->payload, CLIP_SIZE));
+	int sel = guest_wait_event(g, c->device, 5 /* selection */, TIMEOUT);
+	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
+	uint32_t offer = guest_event_word(&g->events[sel], 0);
+	test_assert_msg(offer != 0, "the selection is empty");
+	// wl_data_offer.receive(mime, fd): the fd is a guest read pipe.
+	struct bytes b = {0};
+	bytes_string(&b, mime);
+	uint32_t ids[] = {sim_next_read_pipe(&c->f.sim)};
+	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
+	test_assert(
+		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
+	for (int i = 0; i < 2000 && !g->read_hang_up; i++) {
+		test_assert(guest_poll(g, TIMEOUT));
+	}
+	test_assert_msg(g->read_hang_up, "no hang-up after %u bytes", g->read_len);
+	test_assert_int_eq(g->read_id, ids[0]);
+	test_assert_msg(memcmp(g->read_data, c->payload, g->read_len) == 0,
+			"the guest read other bytes than the host offered");
+	test_note("%u bytes host -> guest as %s in %llu READ records", g->read_len, mime,
+		  (unsigned long long)g->reads);
+	return g->read_len;
+}
+
+TEST(clipboard_host_to_guest_over_the_ring) {
+	struct clip c;
+	clip_setup(&c, "both");
+	test_assert_int_eq(paste_into_guest(&c, CLIP_MIME), CLIP_SIZE);
+	clip_teardown(&c);
+}
+
+TEST(clipboard_text_to_the_guest_stops_at_its_cap) {
+	struct clip c;
+	clip_setup(&c, "both");
+	test_assert_int_eq(paste_into_guest(&c, CLIP_TEXT_MIME), CLIP_TEXT_CAP);
+	clip_teardown(&c);
+}
+
+static bool client_selection_offers(struct recorder *rec, const char *mime) {
+	const char *const *mimes = recorder_client_selection(rec);
+	for (size_t i = 0; mimes != NULL && mimes[i] != NULL; i++) {
+		if (strcmp(mimes[i], mime) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+TEST(clipboard_guest_to_host_over_the_ring) {
+	struct clip c;
+	clip_setup(&c, "guest-to-host");
+	struct guest *g = &c.f.g;
+	uint32_t source = guest_new_id(g);
+	test_assert(guest_request(g, c.ddm, 0 /* create_data_source */, &source, 4, NULL, NULL, 0));
+	struct bytes b = {0};
+	bytes_string(&b, CLIP_MIME);
+	test_assert(
+		guest_request(g, source, 0 /* offer */, b.data, (uint32_t)b.len, NULL, NULL, 0));
+	uint32_t sel[] = {source, 0};
+	test_assert(guest_request(g, c.device, 1 /* set_selection */, sel, 8, NULL, NULL, 0));
+	test_assert(guest_roundtrip(g, TIMEOUT));
+	for (int i = 0; i < 50 && !client_selection_offers(c.rec, CLIP_MIME); i++) {
+		recorder_dispatch(c.rec, 10);
+	}
+	test_assert_msg(client_selection_offers(c.rec, CLIP_MIME),
+			"the compositor has no selection from the guest");
+	int fd = recorder_receive_selection(c.rec, CLIP_MIME);
+	test_assert(fd >= 0);
+	int send = guest_wait_event(g, source, 1 /* send */, TIMEOUT);
+	test_assert_msg(send >= 0, "no wl_data_source.send reached the guest");
+	const struct guest_event *e = &g->events[send];
+	test_assert_int_eq(e->id_count, 1);
+	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_WRITE_PIPE);
+	uint32_t pipe_id = e->ids[0];
+	// Write in chunks as a guest does (<= one ring page each), reading the
+	// host end as we go so the pipe never fills.
+	uint8_t *got = malloc(CLIP_SIZE + 1);
+	test_assert(got != NULL);
+	size_t have = 0;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (uint32_t off = 0; off < CLIP_SIZE || have < CLIP_SIZE;) {
+		if (off < CLIP_SIZE) {
+			uint32_t n = CLIP_SIZE - off < 4072 ? CLIP_SIZE - off : 4072;
+			test_assert(sim_send_write(&c.f.sim, pipe_id, c.payload + off, n,
+						   off + n == CLIP_SIZE));
+			off += n;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, off < CLIP_SIZE ? 0 : TIMEOUT) <= 0 && off >= CLIP_SIZE) {
+			break;
+		}
+		ssize_t r = read(fd, got + have, CLIP_SIZE + 1 - have);
+		if (r == 0) {
+			break;
+		}
+		if (r > 0) {
+			have += (size_t)r;
+		}
+	}
+	// After hang_up the pipe closes: EOF follows the data.
+	fcntl(fd, F_SETFL, 0);
+	ssize_t r;
+	while (have <= CLIP_SIZE && (r = read(fd, got + have, CLIP_SIZE + 1 - have)) > 0) {
+		have += (size_t)r;
+	}
+	close(fd);
+	test_assert_int_eq(have, CLIP_SIZE);
+	test_assert_msg(memcmp(got, c.payload, CLIP_SIZE) == 0,
+			"the host read other bytes than the guest wrote");
+	free(got);
+	clip_teardown(&c);
 }
