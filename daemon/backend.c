@@ -31,6 +31,13 @@ static void update_mask(struct backend *b) {
 	wl_event_source_fd_update(b->source, mask);
 }
 
+/* The backend closed its end with our messages still unread in it: the
+ * kernel says ECONNRESET (or EPIPE). Closing is always allowed
+ * (crossway-backend(7)), so this is a clean end, not a link error. */
+static bool peer_closed(int err) {
+	return err == ECONNRESET || err == EPIPE;
+}
+
 static void fail(struct backend *b, const char *error) {
 	if (b->closed) {
 		return;
@@ -80,6 +87,10 @@ static bool read_one(struct backend *b) {
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN) {
+			return false;
+		}
+		if (peer_closed(errno)) {
+			fail(b, NULL);
 			return false;
 		}
 		char text[128];
@@ -251,6 +262,10 @@ bool backend_flush(struct backend *b) {
 					update_mask(b);
 				}
 				return true;
+			}
+			if (peer_closed(errno)) {
+				fail(b, NULL);
+				return false;
 			}
 			char text[128];
 			snprintf(text, sizeof(text), "backend link: sendmsg: %s", strerror(errno));

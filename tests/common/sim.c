@@ -291,6 +291,11 @@ int sim_handle_message(struct sim *sim, int timeout_ms) {
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		return 0;
 	}
+	if (n < 0 && errno == ECONNRESET) {
+		// crosswayd exited with our requests unread: the kernel reports
+		// that once, but its last messages (an ERROR) are still queued.
+		return 0;
+	}
 	int fds[4];
 	int nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {

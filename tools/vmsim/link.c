@@ -316,6 +316,11 @@ int link_dispatch(struct vm_link *link, int timeout_ms) {
 		.msg_controllen = sizeof(control.buf),
 	};
 	ssize_t n = recvmsg(link->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EINTR || errno == ECONNRESET)) {
+		// ECONNRESET: crosswayd exited with our requests unread; its last
+		// messages (an ERROR) are still there to read.
+		return 0;
+	}
 	if (n <= 0) {
 		link->closed = true;
 		return -1;
