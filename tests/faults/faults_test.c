@@ -989,3 +989,73 @@ TEST(f12_service_dies) {
 	unlink(path);
 	ext_recorder_stop(&r);
 }
+
+/* ------------------------------------------------------------------ */
+/* F-10: EINTR, EAGAIN and short transfers on every socket and pipe.   */
+
+static const unsigned f10_seeds[] = {1, 2, 3, 4};
+
+TEST_P(f10_interrupted_and_short_io, f10_seeds) {
+	const char *shim = getenv("CROSSWAY_FAULT_SHIM");
+	if (shim == NULL || access(shim, R_OK) != 0) {
+		test_skip("CROSSWAY_FAULT_SHIM is not set");
+	}
+	if (faults_sanitized()) {
+		test_skip("sanitizer build: the shim would have to be loaded before the runtime");
+	}
+	char seed[16];
+	snprintf(seed, sizeof(seed), "%u", *data);
+	setenv("CROSSWAY_FAULT_SEED", seed, 1);
+	setenv("CROSSWAY_FAULT_RATE", "40", 1);
+	char report[512];
+	snprintf(report, sizeof(report), "%s/fault-report", getenv("XDG_RUNTIME_DIR"));
+	setenv("CROSSWAY_FAULT_REPORT", report, 1);
+	struct ext_recorder r;
+	const char *seat[] = {"--seat", NULL};
+	ext_recorder_start(&r, "f10", seat, true);
+	struct sim sim;
+	struct guest g;
+	const char *args[] = {"--no-sandbox", NULL};
+	start_context(&sim, &g,
+		      &(struct faults_spawn){.display = r.name, .args = args, .preload = shim},
+		      NULL, "vm-f10");
+	// Host -> guest with an fd: the keymap arrives as a blob.
+	uint32_t wl_seat = guest_bind(&g, "wl_seat", 7);
+	test_assert(wl_seat != 0);
+	uint32_t keyboard = guest_new_id(&g);
+	test_assert(guest_request(&g, wl_seat, WL_SEAT_GET_KEYBOARD, &keyboard, 4, NULL, NULL, 0));
+	int km = guest_wait_event(&g, keyboard, WL_KEYBOARD_KEYMAP, TIMEOUT);
+	if (km < 0) {
+		note_stderr(&sim);
+		test_fail(__FILE__, __LINE__, "no keymap");
+	}
+	test_assert_int_eq(g.events[km].id_count, 1);
+	// Guest -> host: 20 000 requests in full SENDs, each arriving once, in
+	// order, with its arguments.
+	uint32_t region = make_region(&g);
+	uint32_t sent = 0;
+	while (sent < 20000) {
+		flood_region_adds(&sim, region, &sent, 20000);
+	}
+	// Host -> guest: 300 round trips' worth of events, none lost.
+	for (int i = 0; i < 300; i++) {
+		if (!guest_roundtrip(&g, TIMEOUT)) {
+			note_stderr(&sim);
+			test_fail(__FILE__, __LINE__, "round trip %d lost", i);
+		}
+	}
+	check_region_log(&r, 20000);
+	sim_send_shutdown(&sim);
+	test_assert_int_eq(sim_finish(&sim, TIMEOUT), 0);
+	unsigned long eintr = 0, eagain = 0, shorts = 0;
+	FILE *rf = fopen(report, "re");
+	test_assert_msg(rf != NULL, "the shim wrote no report (was it loaded?)");
+	int got = fscanf(rf, "injected %lu EINTR %lu EAGAIN %lu short", &eintr, &eagain, &shorts);
+	fclose(rf);
+	test_assert_int_eq(got, 3);
+	test_note("seed %u: %lu EINTR, %lu EAGAIN, %lu short transfers injected", *data, eintr,
+		  eagain, shorts);
+	test_assert_msg(eintr > 0 && eagain > 0 && shorts > 0, "too few faults to prove anything");
+	guest_finish(&g);
+	ext_recorder_stop(&r);
+}
