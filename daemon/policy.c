@@ -156,7 +156,13 @@ void policy_finish(struct policy *p) {
 		wl_list_for_each_safe(s, tmp, &p->surfaces, link) {
 			surface_free(s);
 		}
+		struct policy_params *pp, *pp_tmp;
+		wl_list_for_each_safe(pp, pp_tmp, &p->dmabuf_params, link) {
+			wl_list_remove(&pp->link);
+			free(pp);
+		}
 	}
+	free(p->format_table);
 	free(p->globals);
 	*p = (struct policy){0};
 }

@@ -17,7 +17,8 @@ uint8_t *byte_queue_reserve(struct byte_queue *q, size_t n) {
 	if (n > q->max - q->len) {
 		return NULL;
 	}
-	if (q->head + q->len + n <= q->cap) {
+	// (An empty, never-used queue has no buffer yet: allocate one below.)
+	if (q->data != NULL && q->head + q->len + n <= q->cap) {
 		return q->data + q->head + q->len;
 	}
 	// Compact first: cheaper than growing, and keeps memory bounded.
