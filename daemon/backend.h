@@ -50,6 +50,11 @@ struct backend {
 	backend_closed_func_t on_closed;
 	void *data;
 	uint64_t received; // messages handled (for tests and logs)
+	// Reading one packet per wake-up saves the recvmsg that only says
+	// EAGAIN when packets come one at a time (a POLL, a SEND): see
+	// backend_dispatch.
+	bool single;
+	uint32_t singles; // wake-ups read in single mode since the last drain
 };
 
 /**
@@ -79,7 +84,11 @@ void backend_flush_blocking(struct backend *b, int timeout_ms);
 /** Stops or resumes reading requests (backpressure). */
 void backend_set_paused(struct backend *b, bool paused);
 
-/** Reads and dispatches pending packets now (used after resuming). */
+/**
+ * Reads and dispatches pending packets now: up to 256, or a single one when
+ * the guest has lately been sending one packet per wake-up. Whatever is left
+ * wakes the loop again.
+ */
 void backend_dispatch(struct backend *b);
 
 /**

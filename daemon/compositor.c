@@ -123,12 +123,18 @@ static int handle_event(int fd, uint32_t mask, void *data) {
 	}
 	if (mask & WL_EVENT_READABLE) {
 		// A few reads per wake-up, then let the other side run.
+		// A short read took everything there was (or stopped at the
+		// next fds): reading again would only say EAGAIN, and the
+		// level-triggered source wakes us for anything left.
 		for (int i = 0; i < 4 && c->reading && !c->closed; i++) {
 			ssize_t n = read_once(c);
 			if (n <= 0) {
 				break;
 			}
 			c->on_input(c->data);
+			if (n < READ_CHUNK) {
+				break;
+			}
 		}
 	} else if (mask & (WL_EVENT_HANGUP | WL_EVENT_ERROR)) {
 		if (c->reading) {

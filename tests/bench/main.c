@@ -37,6 +37,13 @@ static struct bench_config cfg = {
 };
 
 static char runtime_dir[64];
+/* Hidden, for profiling: CROSSWAY_BENCH_WRAP="valgrind --tool=callgrind ..."
+ * runs the crosswayd of the crossway path under that command (through a
+ * script in the runtime dir), with CROSSWAY_BENCH_WRAP_ARGS appended to its
+ * options (valgrind needs "--no-sandbox"); CROSSWAY_BENCH_ONLY=N runs only workload N
+ * (0 round trip, 1 messages up, 2 messages down, 3 frames) and no scaling. */
+static char wrapped_crosswayd[96];
+static int only_workload = -1;
 /* The parent's ends of the scale pipes, closed in every worker so that a
  * worker's read of "go" sees EOF when the parent closes its end. */
 static int parent_fds[2] = {-1, -1};
@@ -261,7 +268,7 @@ static bool worker_start(struct worker *w, const struct session *s, enum bench_p
 		return false;
 	}
 	job.display = s->displays[path];
-	job.crosswayd = cfg.crosswayd;
+	job.crosswayd = wrapped_crosswayd[0] ? wrapped_crosswayd : cfg.crosswayd;
 	fflush(NULL);
 	w->pid = fork();
 	if (w->pid < 0) {
@@ -400,6 +407,9 @@ static void run_workloads(const struct session *s, struct bench_compositor_stats
 	for (int wl = 0; wl < 4; wl++) {
 		static const char *const wl_names[] = {"round trip", "messages up", "messages down",
 						       "frames"};
+		if (only_workload >= 0 && wl != only_workload) {
+			continue;
+		}
 		note("%s: %s ...", s->compositor, wl_names[wl]);
 		for (uint32_t r = 0; r < rounds; r++) {
 			for (int p = 0; p < BENCH_PATHS; p++) {
@@ -583,6 +593,22 @@ static void run_scales(const struct session *s, struct bench_compositor_stats *c
 	}
 }
 
+/* Writes the CROSSWAY_BENCH_WRAP script: exec WRAP CROSSWAYD "$@" ARGS. */
+static bool make_wrapper(const char *wrap, const char *args) {
+	snprintf(wrapped_crosswayd, sizeof(wrapped_crosswayd), "%s/crosswayd-wrapped", runtime_dir);
+	FILE *f = fopen(wrapped_crosswayd, "we");
+	if (f == NULL) {
+		wrapped_crosswayd[0] = '\0';
+		return false;
+	}
+	fprintf(f, "#!/bin/sh\nexec %s '%s' \"$@\" %s\n", wrap, cfg.crosswayd, args ? args : "");
+	bool ok = fclose(f) == 0 && chmod(wrapped_crosswayd, 0700) == 0;
+	if (!ok) {
+		wrapped_crosswayd[0] = '\0';
+	}
+	return ok;
+}
+
 static void remove_runtime_dir(void) {
 	char cmd[160];
 	if (runtime_dir[0] == '\0') {
@@ -689,6 +715,16 @@ int main(int argc, char *argv[]) {
 		return 1;
 	}
 	setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
+	const char *wrap = getenv("CROSSWAY_BENCH_WRAP");
+	if (wrap != NULL && *wrap != '\0' &&
+	    !make_wrapper(wrap, getenv("CROSSWAY_BENCH_WRAP_ARGS"))) {
+		perror("crossway-bench: CROSSWAY_BENCH_WRAP");
+		return 1;
+	}
+	const char *only = getenv("CROSSWAY_BENCH_ONLY");
+	if (only != NULL && *only >= '0' && *only <= '3' && only[1] == '\0') {
+		only_workload = *only - '0';
+	}
 	unsetenv("WAYLAND_DISPLAY");
 	unsetenv("WAYLAND_SOCKET");
 
@@ -711,7 +747,9 @@ int main(int argc, char *argv[]) {
 			continue;
 		}
 		run_workloads(&s, cs);
-		run_scales(&s, cs);
+		if (only_workload < 0) {
+			run_scales(&s, cs);
+		}
 		session_stop(&s);
 	}
 	report.seconds = bench_now() - t0;
