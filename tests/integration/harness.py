@@ -284,6 +284,51 @@ class VmSim(GuestSocket):
                 and r[2].startswith("crosswayd")]
 
 
+# ---------------------------------------------------------------- app pixels
+
+def window_histogram(img, bg_pixel):
+    """Colours of everything that is not the desktop background."""
+    hist = {}
+    for r, g, b in img.region(0, 40, img.width, img.height):
+        if abs(r - bg_pixel[0]) + abs(g - bg_pixel[1]) + abs(b - bg_pixel[2]) < 40:
+            continue
+        key = (r // 32, g // 32, b // 32)
+        hist[key] = hist.get(key, 0) + 1
+    return hist
+
+
+def app_pixels(env, app, settle, front, name, static=False):
+    """Runs @app on a fresh weston, directly (@front None) or through
+    @front(env, host, vm=...), and returns the colours of its window and
+    how many pixels it changed. A @static app is shot once the screen stops
+    changing; an animated one after @settle seconds."""
+    host = Weston(env, name=name)
+    bg = empty_desktop(host)
+    client_env = host.client_env()
+    if front is not None:
+        client_env = front(env, host, vm=f"vm-{name}").client_env()
+    PROCS.start(app, env=client_env, log=env.path(f"{name}-app.log"))
+    time.sleep(settle)
+    shot = settled_screenshot(host, app[0]) if static else host.screenshot()
+    # Background: a pixel the window does not cover, from the empty desktop.
+    return window_histogram(shot, bg.pixel(bg.width - 5, bg.height - 5)), changed_pixels(bg, shot)
+
+
+def compare_app(env, app, front, settle=1.5, min_similarity=0.6, static=False):
+    """@app directly and through @front draw the same pixels and colours."""
+    need(app[0])
+    direct, direct_changed = app_pixels(env, app, settle, None, "direct", static)
+    through, through_changed = app_pixels(env, app, settle, front, "through", static)
+    sim = histogram_similarity(direct, through)
+    print(f"# {app[0]}: {direct_changed} pixels directly, {through_changed} through "
+          f"{front.__name__}, colour similarity {sim:.2f}")
+    check(direct_changed > 1000, f"{app[0]} drew nothing even directly ({direct_changed} pixels)")
+    check(through_changed > 0.5 * direct_changed,
+          f"{app[0]} through {front.__name__} changed {through_changed} pixels, "
+          f"directly {direct_changed}")
+    check(sim >= min_similarity, f"{app[0]}: colours differ (similarity {sim:.2f})")
+
+
 # ---------------------------------------------------------------- clipboard
 
 def clipboard_payload(size):
