@@ -175,12 +175,6 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 	}
 	// Adding an object may have moved the maps: find the sender again.
 	sender = objects_lookup_up(fw->objs, wayland_msg_get_u32(dst, 0));
-	// Policy sees the translated message: ids are the compositor's.
-	for (unsigned i = 0; i < m->arg_count; i++) {
-		if (m->args[i].type == PROTO_ARG_OBJECT || m->args[i].type == PROTO_ARG_NEW_ID) {
-			args.value[i] = wayland_msg_get_u32(dst, args.offset[i]);
-		}
-	}
 	int fds[PROTO_MAX_ARGS];
 	for (unsigned i = 0; i < m->fd_count; i++) {
 		fds[i] = fd_queue_peek(&fw->guest_in_fds, i)->fd;

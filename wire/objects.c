@@ -376,8 +376,8 @@ __attribute__((format(printf, 6, 7))) static enum objects_result msg_error(
 
 enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg,
 					      struct object *sender, const struct proto_message *m,
-					      const struct wayland_args *args,
-					      struct object **created, struct wire_error *err) {
+					      struct wayland_args *args, struct object **created,
+					      struct wire_error *err) {
 	*created = NULL;
 	// Adding an object may move the arrays: keep ids, not the pointer.
 	uint32_t sender_down = sender->down_id;
@@ -406,6 +406,7 @@ enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg
 						 o->interface->name, a->interface->name);
 			}
 			wayland_msg_set_u32(msg, args->offset[i], o->up_id);
+			args->value[i] = o->up_id;
 		} else if (a->type == PROTO_ARG_NEW_ID) {
 			const struct proto_interface *iface = a->interface;
 			uint32_t version = sender_version;
@@ -433,6 +434,7 @@ enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg
 				return OBJECTS_INVALID;
 			}
 			wayland_msg_set_u32(msg, args->offset[i], o->up_id);
+			args->value[i] = o->up_id;
 			*created = o;
 		}
 	}

@@ -148,12 +148,14 @@ enum objects_result objects_resolve_event(struct objects *objs, uint32_t up_id, 
  * LIVE with the declared interface; a new_id is registered with the
  * interface the table (or, for wl_registry.bind, the interface string) says
  * and the sender's (or bind's) version. A destructor marks the sender.
- * @created receives the new object, or NULL.
+ * The object and new_id values in @args are translated too, so what looks at
+ * the message afterwards (the policy) sees the ids the compositor sees, as
+ * for events. @created receives the new object, or NULL.
  */
 enum objects_result objects_translate_request(struct objects *objs, uint8_t *msg,
 					      struct object *sender, const struct proto_message *m,
-					      const struct wayland_args *args,
-					      struct object **created, struct wire_error *err);
+					      struct wayland_args *args, struct object **created,
+					      struct wire_error *err);
 
 /**
  * Checks and translates the arguments of a decoded event in place (upstream

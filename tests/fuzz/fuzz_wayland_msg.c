@@ -367,6 +367,7 @@ static bool guest_message(struct session *s, const uint8_t *src,
 		goto out;
 	}
 	struct object *created;
+	struct wayland_args down = args; // the guest's ids, before translation
 	r = objects_translate_request(s->objs, msg, sender, m, &args, &created, &err);
 	// `sender` may dangle now: adding an object can move the maps.
 	if (r == OBJECTS_INVALID) {
@@ -374,8 +375,16 @@ static bool guest_message(struct session *s, const uint8_t *src,
 		goto out;
 	}
 	fuzz_check(r == OBJECTS_FORWARD, "translate_request returned %d", (int)r);
-	check_request_ids(s->objs, msg, hdr, m, &args, sender_version, created);
-	check_translated(msg, hdr, iface, m, &args);
+	check_request_ids(s->objs, msg, hdr, m, &down, sender_version, created);
+	check_translated(msg, hdr, iface, m, &down);
+	// The decoded arguments were translated with the message.
+	for (unsigned i = 0; i < m->arg_count; i++) {
+		uint8_t t = m->args[i].type;
+		fuzz_check(t != PROTO_ARG_OBJECT && t != PROTO_ARG_NEW_ID
+				   ? args.value[i] == down.value[i]
+				   : args.value[i] == wayland_msg_get_u32(msg, args.offset[i]),
+			   "%s: argument %u of the decoded request not translated", m->name, i);
+	}
 	ok = true;
 out:
 	if (!ok && err.text[0] != '\0') {

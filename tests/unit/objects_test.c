@@ -227,6 +227,34 @@ TEST(request_translation) {
 	objects_destroy(objs);
 }
 
+/* The decoded arguments follow the translation: policy reads them after it
+ * and must see the ids the compositor sees. */
+TEST(request_translation_updates_the_decoded_arguments) {
+	struct objects *objs = objects_create(64);
+	struct wire_error err = {0};
+	objects_add_internal(objs, &proto_wl_callback, 1, &err); // shifts up ids by one
+	struct object *comp = objects_add_down(objs, 2, &proto_wl_compositor, 4, &err);
+	test_assert(comp != NULL && comp->up_id == 3);
+	struct bytes b = {0};
+	size_t s = wl_begin(&b, 2, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE);
+	bytes_u32(&b, 3);
+	wl_end(&b, s);
+	struct wayland_msg_header hdr;
+	test_assert(wayland_msg_header_parse(b.data + s, b.len - s, 4096, &hdr, &err) ==
+		    WAYLAND_MSG_OK);
+	const struct proto_message *m = &proto_wl_compositor.requests[hdr.opcode];
+	struct wayland_args args;
+	test_assert(wayland_msg_decode(b.data + s, &hdr, &proto_wl_compositor, m, &args, &err));
+	test_assert_int_eq(args.value[0], 3); // the guest's new id
+	struct object *created;
+	test_assert(objects_translate_request(objs, b.data + s, comp, m, &args, &created, &err) ==
+		    OBJECTS_FORWARD);
+	test_assert_int_eq(created->up_id, 4);
+	test_assert_int_eq(args.value[0], 4); // now the compositor's
+	test_assert_int_eq(word(&b, s + 8), 4);
+	objects_destroy(objs);
+}
+
 struct request_reject_case {
 	const char *name;
 	void (*build)(struct bytes *b);
