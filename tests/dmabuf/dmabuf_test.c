@@ -30,6 +30,7 @@
 
 #include "tests/common/guest.h"
 #include "tests/common/sim.h"
+#include "tests/common/sim_recorder.h"
 #include "tests/harness/test.h"
 #include "tests/recorder/recorder.h"
 
@@ -79,24 +80,14 @@ struct fixture {
 };
 
 static const char *crosswayd(void) {
-	const char *p = getenv("CROSSWAYD");
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("CROSSWAYD is not set");
-	}
-	return p;
-}
-
-static void dispatch_recorder(void *data, int timeout_ms) {
-	recorder_dispatch(data, timeout_ms);
+	return test_program("CROSSWAYD");
 }
 
 /* crosswayd on the memfd allocator, talking to an already created recorder. */
 static void start_on(struct fixture *f) {
 	static const char *const args[] = {"--render-node", "none", NULL};
 	test_assert(sim_spawn(&f->sim, crosswayd(), recorder_socket_path(f->rec), args, true));
-	f->sim.extra_fd = recorder_get_fd(f->rec);
-	f->sim.extra_dispatch = dispatch_recorder;
-	f->sim.extra_data = f->rec;
+	sim_attach_recorder(&f->sim, f->rec);
 	test_assert_msg(sim_hello(&f->sim, "vm-buffers"), "no HELLO_REPLY");
 	test_assert_int_eq(f->sim.hello_reply.caps.supports_dmabuf, 0);
 	test_assert_msg(sim_init(&f->sim, 20, TIMEOUT), "INIT failed: %s", f->sim.error_text);

@@ -23,11 +23,7 @@ int64_t faults_now_ms(void) {
 }
 
 const char *faults_crosswayd(void) {
-	const char *p = getenv("CROSSWAYD");
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("CROSSWAYD is not set");
-	}
-	return p;
+	return test_program("CROSSWAYD");
 }
 
 bool faults_sanitized(void) {

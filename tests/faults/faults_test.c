@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tests/common/guest.h"
+#include "tests/common/sim_recorder.h"
 #include "tests/common/sim.h"
 #include "tests/faults/faults.h"
 #include "tests/harness/test.h"
@@ -43,20 +44,10 @@
 #define XDG_SURFACE_ACK_CONFIGURE 4
 #define XDG_TOPLEVEL_SET_TITLE 2
 
-static void rec_dispatch(void *data, int timeout_ms) {
-	recorder_dispatch(data, timeout_ms);
-}
-
 static struct recorder *start_recorder(const struct recorder_options *opts) {
 	struct recorder *rec = recorder_create(opts);
 	test_assert_msg(rec != NULL, "the recorder did not start");
 	return rec;
-}
-
-static void attach_recorder(struct sim *sim, struct recorder *rec) {
-	sim->extra_fd = recorder_get_fd(rec);
-	sim->extra_dispatch = rec_dispatch;
-	sim->extra_data = rec;
 }
 
 /* Starts crosswayd, HELLO, INIT and a registry round trip. */
@@ -64,7 +55,7 @@ static void start_context(struct sim *sim, struct guest *g, const struct faults_
 			  struct recorder *rec, const char *vm) {
 	faults_spawn(sim, opts);
 	if (rec != NULL) {
-		attach_recorder(sim, rec);
+		sim_attach_recorder(sim, rec);
 	}
 	test_assert_msg(sim_hello(sim, vm), "no HELLO_REPLY");
 	test_assert_msg(sim_init(sim, 20, TIMEOUT), "INIT failed: %s", sim->error_text);
@@ -252,7 +243,7 @@ TEST(f14_compositor_restarts) {
 	r.pid = 0;
 	// A new compositor on the same name, at once.
 	struct recorder *rec = start_recorder(&(struct recorder_options){.socket_name = "f14"});
-	attach_recorder(&sim, rec);
+	sim_attach_recorder(&sim, rec);
 	test_assert_msg(sim_wait_error(&sim, TIMEOUT), "no ERROR after the compositor restarted");
 	int64_t elapsed;
 	int code = expect_exit(&sim, t0, BOUND_MS, &elapsed);

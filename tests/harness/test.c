@@ -22,6 +22,14 @@ extern const struct test_case __stop_crossway_tests[];
 static int reason_fd = -1; // child: where test_skip/test_fail write their reason
 static bool in_child;
 
+const char *test_program(const char *var) {
+	const char *p = getenv(var);
+	if (p == NULL || access(p, X_OK) != 0) {
+		test_skip("%s is not set", var);
+	}
+	return p;
+}
+
 int test_count_fds(void) {
 	DIR *dir = opendir("/proc/self/fd");
 	if (dir == NULL) {

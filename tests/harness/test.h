@@ -68,6 +68,12 @@ __attribute__((format(printf, 1, 2))) void test_note(const char *fmt, ...);
 /** Number of fds the process has open (entries of /proc/self/fd). */
 int test_count_fds(void);
 
+/**
+ * The program named by environment variable @var (set by meson, e.g.
+ * CROSSWAYD); skips the current test when it is unset or not executable.
+ */
+const char *test_program(const char *var);
+
 #define test_assert(cond)                                                                          \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \

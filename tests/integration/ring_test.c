@@ -19,6 +19,7 @@
 #include "tests/common/guest.h"
 #include "tests/common/host.h"
 #include "tests/common/sim.h"
+#include "tests/common/sim_recorder.h"
 #include "tests/harness/bytes.h"
 #include "tests/harness/test.h"
 #include "tests/recorder/recorder.h"
@@ -34,11 +35,7 @@ struct fixture {
 };
 
 static const char *crosswayd(void) {
-	const char *p = getenv("CROSSWAYD");
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("CROSSWAYD is not set");
-	}
-	return p;
+	return test_program("CROSSWAYD");
 }
 
 static void start_host(struct fixture *f) {
@@ -584,10 +581,6 @@ TEST_P(bad_input_ends_the_context, bad_cases) {
 	expect_error(&f, data->error);
 }
 
-static void dispatch_recorder(void *data, int timeout_ms) {
-	recorder_dispatch(data, timeout_ms);
-}
-
 /* The same bad input against the recording compositor: what the bad
  * context sent before is there, the bad message never is, and a second
  * context on the same compositor still works. */
@@ -597,9 +590,7 @@ TEST_P(bad_input_never_reaches_the_compositor, bad_cases) {
 	struct fixture f;
 	memset(&f, 0, sizeof(f));
 	test_assert(sim_spawn(&f.sim, crosswayd(), recorder_socket_path(rec), NULL, true));
-	f.sim.extra_fd = recorder_get_fd(rec);
-	f.sim.extra_dispatch = dispatch_recorder;
-	f.sim.extra_data = rec;
+	sim_attach_recorder(&f.sim, rec);
 	test_assert_msg(sim_hello(&f.sim, "vm-rec"), "no HELLO_REPLY");
 	test_assert(sim_init(&f.sim, 20, TIMEOUT));
 	guest_init(&f.g, &f.sim);
@@ -633,9 +624,7 @@ TEST_P(bad_input_never_reaches_the_compositor, bad_cases) {
 	// Another context on the same compositor.
 	struct sim other;
 	test_assert(sim_spawn(&other, crosswayd(), recorder_socket_path(rec), NULL, false));
-	other.extra_fd = recorder_get_fd(rec);
-	other.extra_dispatch = dispatch_recorder;
-	other.extra_data = rec;
+	sim_attach_recorder(&other, rec);
 	test_assert(sim_hello(&other, "vm-other"));
 	test_assert(sim_init(&other, 20, TIMEOUT));
 	struct guest g;
@@ -999,9 +988,7 @@ static void clip_setup(struct clip *c, const char *clipboard_mode) {
 	fclose(cf);
 	const char *args[] = {"--config", conf, NULL};
 	test_assert(sim_spawn(&c->f.sim, crosswayd(), recorder_socket_path(c->rec), args, true));
-	c->f.sim.extra_fd = recorder_get_fd(c->rec);
-	c->f.sim.extra_dispatch = dispatch_recorder;
-	c->f.sim.extra_data = c->rec;
+	sim_attach_recorder(&c->f.sim, c->rec);
 	test_assert(sim_hello(&c->f.sim, "vm-clip"));
 	test_assert(sim_init(&c->f.sim, 20, TIMEOUT));
 	guest_init(&c->f.g, &c->f.sim);

@@ -31,11 +31,7 @@
 #define TIMEOUT_MS 10000
 
 static const char *crosswayd(void) {
-	const char *p = getenv("CROSSWAYD");
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("CROSSWAYD is not set");
-	}
-	return p;
+	return test_program("CROSSWAYD");
 }
 
 static void skip_if_sanitized(void) {

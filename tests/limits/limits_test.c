@@ -28,6 +28,7 @@
 #include "crossway-config.h"
 #include "tests/common/guest.h"
 #include "tests/common/sim.h"
+#include "tests/common/sim_recorder.h"
 #include "tests/harness/bytes.h"
 #include "tests/harness/test.h"
 #include "tests/recorder/recorder.h"
@@ -87,22 +88,13 @@ struct vm {
 };
 
 static const char *crosswayd(void) {
-	const char *p = getenv("CROSSWAYD");
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("CROSSWAYD is not set");
-	}
-	return p;
+	return test_program("CROSSWAYD");
 }
 
 static int64_t now_ms(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void dispatch_recorder(void *data, int timeout_ms) {
-	struct fixture *f = data;
-	recorder_dispatch(f->rec, timeout_ms);
 }
 
 static void count_records(void *data, const struct recorder_record *r) {
@@ -155,9 +147,7 @@ static void vm_spawn(struct fixture *f, struct vm *vm) {
 	memset(vm, 0, sizeof(*vm));
 	const char *args[] = {"--config", f->conf, "--render-node", "none", NULL};
 	test_assert(sim_spawn(&vm->sim, crosswayd(), recorder_socket_name(f->rec), args, true));
-	vm->sim.extra_fd = recorder_get_fd(f->rec);
-	vm->sim.extra_dispatch = dispatch_recorder;
-	vm->sim.extra_data = f;
+	sim_attach_recorder(&vm->sim, f->rec);
 	vm->g = calloc(1, sizeof(*vm->g));
 	test_assert(vm->g != NULL);
 	guest_init(vm->g, &vm->sim);
