@@ -798,11 +798,18 @@ static void handle_receive(struct app *app, const struct cross_domain_record *re
 			blobs[nblobs++] = res;
 			fds[nfds++] = fd;
 		} else if (type == CROSS_DOMAIN_ID_TYPE_WRITE_PIPE) {
+			// The write-pipe table owns the read end, the app gets the
+			// write end (ours is closed after sending).
 			int p[2];
-			if (pipe2(p, O_CLOEXEC) != 0 ||
-			    !pipe_add(app->write_pipes, rec->identifiers[i], p[0])) {
+			if (pipe2(p, O_CLOEXEC) != 0) {
 				fail(app, "cannot make a pipe for host item %u",
 				     rec->identifiers[i]);
+				goto out;
+			}
+			if (!pipe_add(app->write_pipes, rec->identifiers[i], p[0])) {
+				close(p[0]);
+				close(p[1]);
+				fail(app, "more than %d pipes open", MAX_PIPES);
 				goto out;
 			}
 			fds[nfds++] = p[1];
