@@ -810,8 +810,16 @@ static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
 	s->initial_commit = true;
 	struct object *toplevel = objects_lookup_up(p->objs, s->toplevel_up);
 	if (!p->config->server_side_decorations || p->deco_global == 0 || toplevel == NULL ||
-	    (toplevel->aux & TOPLEVEL_GUEST_DECORATED)) {
+	    toplevel->state != OBJECT_LIVE || (toplevel->aux & TOPLEVEL_GUEST_DECORATED)) {
 		return POLICY_PASS;
+	}
+	if (p->deco_manager_up == 0) {
+		// A compositor may have sent delete_id for the registry (it must
+		// not, but it is not trusted): then there is nothing to bind with.
+		struct object *reg = objects_lookup_up(p->objs, p->deco_registry_up);
+		if (reg == NULL || reg->state != OBJECT_LIVE) {
+			return POLICY_PASS;
+		}
 	}
 	uint32_t toplevel_up = s->toplevel_up;
 	size_t at = 0;
