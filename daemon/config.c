@@ -214,6 +214,15 @@ static bool set_key(struct parser *p, struct policy_config *pc, const char *key,
 			return perr(p, "unsealed-shm: allow or refuse, not \"%s\"", v);
 		}
 		return true;
+	} else if (strcmp(key, "fullscreen") == 0) {
+		if (strcmp(v, "allow") == 0) {
+			pc->allow_fullscreen = true;
+		} else if (strcmp(v, "maximize") == 0) {
+			pc->allow_fullscreen = false;
+		} else {
+			return perr(p, "fullscreen: allow or maximize, not \"%s\"", v);
+		}
+		return true;
 	} else if (strcmp(key, "server-side-decorations") == 0) {
 		return parse_bool(p, key, v, &pc->server_side_decorations);
 	} else if (strcmp(key, "security-context") == 0) {
@@ -254,6 +263,9 @@ static bool set_key(struct parser *p, struct policy_config *pc, const char *key,
 		{"host-queue-bytes", NULL, &l->host_queue_bytes, max.host_queue_bytes},
 		{"clipboard-text-bytes", NULL, &l->clipboard_text_bytes, max.clipboard_text_bytes},
 		{"clipboard-bytes", NULL, &l->clipboard_bytes, max.clipboard_bytes},
+		{"max-subsurfaces", &l->max_subsurfaces, NULL, max.max_subsurfaces},
+		{"max-subsurface-depth", &l->max_subsurface_depth, NULL, max.max_subsurface_depth},
+		{"max-mime-types", &l->max_mime_types, NULL, max.max_mime_types},
 	};
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
 		if (strcmp(key, limits[i].key) != 0) {
@@ -453,6 +465,7 @@ void config_print(const struct policy_config *pc, FILE *out) {
 	fprintf(out, "clipboard = %s\n", clip[pc->clipboard]);
 	fprintf(out, "primary-selection = %s\n", pc->primary_selection ? "yes" : "no");
 	fprintf(out, "server-side-decorations = %s\n", pc->server_side_decorations ? "yes" : "no");
+	fprintf(out, "fullscreen = %s\n", pc->allow_fullscreen ? "allow" : "maximize");
 	fprintf(out, "unsealed-shm = %s\n", pc->refuse_unsealed_shm ? "refuse" : "allow");
 	fprintf(out, "security-context = %s\n", secctx[pc->secctx]);
 	fprintf(out, "security-context-app-id = %s\n", pc->secctx_app_id);
@@ -469,4 +482,7 @@ void config_print(const struct policy_config *pc, FILE *out) {
 	fprintf(out, "host-queue-bytes = %" PRIu64 "\n", l->host_queue_bytes);
 	fprintf(out, "clipboard-text-bytes = %" PRIu64 "\n", l->clipboard_text_bytes);
 	fprintf(out, "clipboard-bytes = %" PRIu64 "\n", l->clipboard_bytes);
+	fprintf(out, "max-subsurfaces = %" PRIu32 "\n", l->max_subsurfaces);
+	fprintf(out, "max-subsurface-depth = %" PRIu32 "\n", l->max_subsurface_depth);
+	fprintf(out, "max-mime-types = %" PRIu32 "\n", l->max_mime_types);
 }

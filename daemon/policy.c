@@ -25,6 +25,8 @@ enum policy_tag {
 	TAG_XDG_SURFACE,      // aux: its wl_surface's upstream id
 	TAG_GUEST_DECORATION, // a zxdg_toplevel_decoration_v1 of the guest's
 	TAG_DMABUF_PARAMS,    // data: struct policy_params
+	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
+	TAG_DATA_SOURCE,      // aux: mime types offered so far
 };
 
 #define DMABUF_MAX_PLANES 4
@@ -52,6 +54,16 @@ struct policy_surface {
 	uint32_t toplevel_up;                 // the xdg_toplevel of this surface, or 0
 	uint32_t decoration_up;               // crossway's own decoration for it, or 0
 	bool initial_commit;                  // the toplevel's first commit went out
+	uint32_t up_id;                       // the wl_surface's upstream id
+	int32_t scale;                        // the last buffer scale set (1 at first)
+	// Subsurface role: the parent (NULL for none, or once the parent is
+	// gone), the position last forwarded and the wl_subsurface's id.
+	struct policy_surface *parent;
+	int32_t x, y;
+	uint32_t subsurface_up;
+	// xdg_surface.set_window_geometry, when the guest set one.
+	bool has_geometry;
+	int32_t geometry[4]; // x, y, width, height
 #if HAVE_PIXMAN
 	pixman_region32_t box_buffer, box_surface;
 #else
@@ -60,6 +72,9 @@ struct policy_surface {
 };
 
 static struct policy_surface *surface_by_up(struct policy *p, uint32_t up);
+static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
+		   const struct proto_interface *iface, uint16_t opcode,
+		   const union wayland_value *args);
 static bool append_original(struct policy_msg *msg, size_t *at);
 static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 				size_t *at);
@@ -106,6 +121,7 @@ void policy_config_defaults(struct policy_config *cfg, const char *vm_name) {
 	cfg->clipboard = POLICY_CLIPBOARD_GUEST_TO_HOST;
 	cfg->primary_selection = false;
 	cfg->server_side_decorations = true;
+	cfg->allow_fullscreen = true;
 	cfg->secctx = POLICY_SECCTX_OPTIONAL;
 	snprintf(cfg->secctx_app_id, sizeof(cfg->secctx_app_id), "crossway.{vm}");
 	cfg->limits = (struct policy_limits){
@@ -122,6 +138,9 @@ void policy_config_defaults(struct policy_config *cfg, const char *vm_name) {
 		.host_queue_bytes = CROSSWAY_DEFAULT_HOST_QUEUE_BYTES,
 		.clipboard_text_bytes = CROSSWAY_DEFAULT_CLIPBOARD_TEXT_BYTES,
 		.clipboard_bytes = CROSSWAY_DEFAULT_CLIPBOARD_BYTES,
+		.max_subsurfaces = CROSSWAY_DEFAULT_MAX_SUBSURFACES,
+		.max_subsurface_depth = CROSSWAY_DEFAULT_MAX_SUBSURFACE_DEPTH,
+		.max_mime_types = CROSSWAY_DEFAULT_MAX_MIME_TYPES,
 	};
 }
 
@@ -148,6 +167,22 @@ static void surface_free(struct policy_surface *s) {
 	pixman_region32_fini(&s->box_surface);
 #endif
 	free(s);
+}
+
+/* A guest wl_surface.destroy: its children lose their parent and its
+ * wl_subsurface (now inert) forgets it. */
+static void surface_destroy(struct policy *p, struct policy_surface *s) {
+	struct policy_surface *t;
+	wl_list_for_each(t, &p->surfaces, link) {
+		if (t->parent == s) {
+			t->parent = NULL;
+		}
+	}
+	struct object *sub = s->subsurface_up ? objects_lookup_up(p->objs, s->subsurface_up) : NULL;
+	if (sub != NULL && sub->tag == TAG_SUBSURFACE && sub->aux == s->up_id) {
+		sub->aux = 0;
+	}
+	surface_free(s);
 }
 
 void policy_finish(struct policy *p) {
@@ -648,6 +683,15 @@ static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
 	if (s == NULL) {
 		return POLICY_PASS;
 	}
+	if (s->buffer_width != 0 && s->scale > 1 &&
+	    (s->buffer_width % (uint32_t)s->scale != 0 ||
+	     s->buffer_height % (uint32_t)s->scale != 0)) {
+		// What weston and wlroots raise as wl_surface.invalid_size.
+		return fail(msg, err,
+			    "buffer %" PRIu32 "x%" PRIu32
+			    " is not a multiple of buffer scale %" PRId32,
+			    s->buffer_width, s->buffer_height, s->scale);
+	}
 	if (s->toplevel_up != 0 && !s->initial_commit) {
 		// The initial commit carries no buffer, hence no damage.
 		s->damage_rects = 0;
@@ -701,7 +745,7 @@ static enum policy_verdict surface_request(struct policy *p, struct policy_msg *
 	switch (msg->message->opcode) {
 	case PROTO_WL_SURFACE_REQ_DESTROY:
 		if (s != NULL) {
-			surface_free(s);
+			surface_destroy(p, s);
 			msg->sender->data = NULL;
 			msg->sender->tag = TAG_NONE;
 		}
@@ -724,6 +768,9 @@ static enum policy_verdict surface_request(struct policy *p, struct policy_msg *
 		int32_t scale = (int32_t)arg(msg, 0);
 		if (scale < 1 || scale > 8) {
 			return fail(msg, err, "buffer scale %" PRId32 " outside 1..8", scale);
+		}
+		if (s != NULL) {
+			s->scale = scale;
 		}
 		return POLICY_PASS;
 	}
@@ -750,6 +797,321 @@ static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_
 				    h);
 		}
 	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Subsurfaces and window geometry (rule 9)                               */
+
+/* How far (surface pixels) a subsurface may reach past its window's
+ * geometry: client-side shadows and resize borders live there. */
+#define SUBSURFACE_MARGIN 64
+/* Bounds every walk up a parent chain, whatever the guest did. */
+#define PARENT_WALK_MAX 64
+
+/* The surface's size in surface coordinates, 0 when unknown. */
+static void surface_size(const struct policy_surface *s, uint32_t *w, uint32_t *h) {
+	uint32_t scale = s->scale > 0 ? (uint32_t)s->scale : 1;
+	*w = s->buffer_width / scale;
+	*h = s->buffer_height / scale;
+}
+
+/* Depth below the root (0 for a surface without a parent) and the root.
+ * Returns false when the chain is longer than any valid one (a cycle). */
+static bool surface_root(struct policy_surface *s, struct policy_surface **root, uint32_t *depth,
+			 int64_t *x, int64_t *y) {
+	uint32_t d = 0;
+	int64_t ax = 0, ay = 0;
+	while (s->parent != NULL) {
+		if (++d > PARENT_WALK_MAX) {
+			return false;
+		}
+		ax += s->x;
+		ay += s->y;
+		s = s->parent;
+	}
+	*root = s;
+	*depth = d;
+	if (x != NULL) {
+		*x = ax;
+		*y = ay;
+	}
+	return true;
+}
+
+static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *msg,
+					  struct wire_error *err) {
+	const struct policy_limits *l = &p->config->limits;
+	struct object *child_obj = object_arg(p, msg, 1);
+	struct policy_surface *child = child_obj ? surface_of(child_obj) : NULL;
+	struct object *parent_obj = object_arg(p, msg, 2);
+	struct policy_surface *parent = parent_obj ? surface_of(parent_obj) : NULL;
+	if (child == NULL || parent == NULL || msg->created == NULL) {
+		return POLICY_PASS; // the compositor judges what the policy does not track
+	}
+	struct policy_surface *root;
+	uint32_t depth;
+	if (!surface_root(parent, &root, &depth, NULL, NULL)) {
+		return fail(msg, err, "subsurface chain of wl_surface#%" PRIu32 " is too long",
+			    parent_obj->down_id);
+	}
+	for (struct policy_surface *t = parent; t != NULL; t = t->parent) {
+		if (t == child) {
+			return fail(msg, err, "wl_surface#%" PRIu32 " would be its own ancestor",
+				    child_obj->down_id);
+		}
+	}
+	if (depth + 1 > l->max_subsurface_depth) {
+		return fail(msg, err, "subsurface depth limit (%" PRIu32 ") reached",
+			    l->max_subsurface_depth);
+	}
+	uint32_t count = 0;
+	struct policy_surface *t;
+	wl_list_for_each(t, &p->surfaces, link) {
+		struct policy_surface *r;
+		uint32_t d;
+		if (t->parent != NULL && surface_root(t, &r, &d, NULL, NULL) && r == root) {
+			count++;
+		}
+	}
+	if (count >= l->max_subsurfaces) {
+		return fail(msg, err, "subsurface limit (%" PRIu32 ") per window reached",
+			    l->max_subsurfaces);
+	}
+	child->parent = parent;
+	child->x = child->y = 0;
+	child->subsurface_up = msg->created->up_id;
+	msg->created->tag = TAG_SUBSURFACE;
+	msg->created->aux = child->up_id;
+	return POLICY_PASS;
+}
+
+/* Clamps one coordinate of a subsurface's position in its root surface. */
+static int64_t clamp_axis(int64_t v, int64_t lo, int64_t extent, uint32_t size) {
+	int64_t min = lo - SUBSURFACE_MARGIN;
+	int64_t max = lo + extent + SUBSURFACE_MARGIN - size;
+	if (max < min) {
+		max = min;
+	}
+	return v < min ? min : v > max ? max : v;
+}
+
+/*
+ * wl_subsurface.set_position: the subsurface must stay within
+ * SUBSURFACE_MARGIN of its window (the root's window geometry, else the
+ * root's buffer, else the dimension limit), or a guest could draw outside
+ * the frame the host labels with its name. Clamped and counted.
+ */
+static enum policy_verdict subsurface_request(struct policy *p, struct policy_msg *msg) {
+	if (msg->sender->tag != TAG_SUBSURFACE) {
+		return POLICY_PASS;
+	}
+	struct policy_surface *child = surface_by_up(p, (uint32_t)msg->sender->aux);
+	if (msg->message->opcode == PROTO_WL_SUBSURFACE_REQ_DESTROY) {
+		if (child != NULL) {
+			child->parent = NULL;
+			child->subsurface_up = 0;
+		}
+		return POLICY_PASS;
+	}
+	if (msg->message->opcode != PROTO_WL_SUBSURFACE_REQ_SET_POSITION || child == NULL ||
+	    child->parent == NULL) {
+		return POLICY_PASS;
+	}
+	struct policy_surface *root;
+	uint32_t depth;
+	int64_t px, py;
+	if (!surface_root(child->parent, &root, &depth, &px, &py)) {
+		return POLICY_PASS; // cannot happen: get_subsurface refused cycles
+	}
+	int64_t bounds[4] = {0, 0, p->config->limits.max_dimension,
+			     p->config->limits.max_dimension};
+	uint32_t rw, rh;
+	surface_size(root, &rw, &rh);
+	if (root->has_geometry) {
+		for (int i = 0; i < 4; i++) {
+			bounds[i] = root->geometry[i];
+		}
+	} else if (rw != 0) {
+		bounds[2] = rw;
+		bounds[3] = rh;
+	}
+	uint32_t cw, ch;
+	surface_size(child, &cw, &ch);
+	int32_t x = (int32_t)arg(msg, 0), y = (int32_t)arg(msg, 1);
+	int64_t ax = clamp_axis(px + x, bounds[0], bounds[2], cw);
+	int64_t ay = clamp_axis(py + y, bounds[1], bounds[3], ch);
+	int32_t nx = (int32_t)(ax - px), ny = (int32_t)(ay - py);
+	if (nx != x || ny != y) {
+		set_arg(msg, 0, (uint32_t)nx);
+		set_arg(msg, 1, (uint32_t)ny);
+		p->sanitised_total++;
+		p->subsurfaces_clamped++;
+	}
+	child->x = nx;
+	child->y = ny;
+	return POLICY_PASS;
+}
+
+static enum policy_verdict window_geometry(struct policy *p, struct policy_msg *msg,
+					   struct wire_error *err) {
+	int32_t g[4] = {(int32_t)arg(msg, 0), (int32_t)arg(msg, 1), (int32_t)arg(msg, 2),
+			(int32_t)arg(msg, 3)};
+	if (g[2] <= 0 || g[3] <= 0) {
+		// xdg_surface.invalid_size in the protocol.
+		return fail(msg, err, "window geometry %" PRId32 "x%" PRId32 " is invalid", g[2],
+			    g[3]);
+	}
+	struct policy_surface *s = msg->sender->tag == TAG_XDG_SURFACE
+					   ? surface_by_up(p, (uint32_t)msg->sender->aux)
+					   : NULL;
+	if (s != NULL) {
+		s->has_geometry = true;
+		memcpy(s->geometry, g, sizeof(g));
+	}
+	return POLICY_PASS;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Popups and fullscreen (rule 10)                                        */
+
+/*
+ * xdg_positioner.set_size: 1 .. max-buffer-dimension, and (once the
+ * compositor has named an output mode) no larger than the largest output
+ * and at most 90 % of its area, so a popup cannot cover the whole screen
+ * the way an override-redirect window once could. Too large is clamped and
+ * counted; zero or negative is the protocol's invalid_input.
+ */
+static enum policy_verdict positioner_request(struct policy *p, struct policy_msg *msg,
+					      struct wire_error *err) {
+	uint16_t op = msg->message->opcode;
+	if (op == PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT) {
+		int32_t w = (int32_t)arg(msg, 2), h = (int32_t)arg(msg, 3);
+		if (w < 0 || h < 0) {
+			return fail(msg, err, "anchor rectangle %" PRId32 "x%" PRId32 " is invalid",
+				    w, h);
+		}
+		return POLICY_PASS;
+	}
+	if (op != PROTO_XDG_POSITIONER_REQ_SET_SIZE) {
+		return POLICY_PASS;
+	}
+	int32_t w = (int32_t)arg(msg, 0), h = (int32_t)arg(msg, 1);
+	if (w < 1 || h < 1) {
+		return fail(msg, err, "popup size %" PRId32 "x%" PRId32 " is invalid", w, h);
+	}
+	int64_t max_w = p->config->limits.max_dimension, max_h = max_w;
+	if (p->output_width > 0 && p->output_height > 0) {
+		max_w = p->output_width;
+		max_h = p->output_height;
+	}
+	int64_t nw = w > max_w ? max_w : w, nh = h > max_h ? max_h : h;
+	if (p->output_width > 0 && nw * nh * 10 > max_w * max_h * 9) {
+		nh = max_w * max_h * 9 / (10 * nw); // >= 1: nw <= max_w
+	}
+	if (nw != w || nh != h) {
+		set_arg(msg, 0, (uint32_t)nw);
+		set_arg(msg, 1, (uint32_t)nh);
+		p->sanitised_total++;
+		p->popups_clamped++;
+	}
+	return POLICY_PASS;
+}
+
+/* The largest current mode among the compositor's outputs. */
+static void output_mode(struct policy *p, struct policy_msg *msg) {
+	uint32_t flags = arg(msg, 0);
+	int32_t w = (int32_t)arg(msg, 1), h = (int32_t)arg(msg, 2);
+	if ((flags & 1) != 0 && w > 0 && h > 0 && w <= 65536 && h <= 65536 &&
+	    (int64_t)w * h > (int64_t)p->output_width * p->output_height) {
+		p->output_width = w;
+		p->output_height = h;
+	}
+}
+
+/* set_fullscreen when the policy forbids it becomes set_maximized: the
+ * window stays inside the host's labelled frame. */
+static enum policy_verdict fullscreen(struct policy *p, struct policy_msg *msg,
+				      struct wire_error *err) {
+	if (p->config->allow_fullscreen) {
+		return POLICY_PASS;
+	}
+	size_t at = 0;
+	if (!append(msg, &at, msg->sender->up_id, &proto_xdg_toplevel,
+		    PROTO_XDG_TOPLEVEL_REQ_SET_MAXIMIZED, NULL)) {
+		return fail(msg, err, "cannot encode set_maximized");
+	}
+	msg->rewrite_size = at;
+	p->sanitised_total++;
+	p->fullscreen_refused++;
+	return POLICY_REWRITE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Selections (rule 11)                                                   */
+
+/* Input events whose serial may authorise a selection or a drag; keyboard
+ * focus leaving the guest forgets them all. */
+static void input_event(struct policy *p, struct policy_msg *msg) {
+	const struct proto_interface *iface = msg->sender->interface;
+	uint16_t op = msg->message->opcode;
+	if (iface == &proto_wl_keyboard && op == PROTO_WL_KEYBOARD_EVT_LEAVE) {
+		p->input_serial_count = 0;
+		return;
+	}
+	bool authorises = (iface == &proto_wl_keyboard && (op == PROTO_WL_KEYBOARD_EVT_ENTER ||
+							   op == PROTO_WL_KEYBOARD_EVT_KEY)) ||
+			  (iface == &proto_wl_pointer && op == PROTO_WL_POINTER_EVT_BUTTON) ||
+			  (iface == &proto_wl_touch && op == PROTO_WL_TOUCH_EVT_DOWN);
+	if (!authorises) {
+		return;
+	}
+	p->input_serials[p->input_serial_next] = arg(msg, 0);
+	p->input_serial_next = (p->input_serial_next + 1) % POLICY_INPUT_SERIALS;
+	if (p->input_serial_count < POLICY_INPUT_SERIALS) {
+		p->input_serial_count++;
+	}
+}
+
+static bool serial_recent(const struct policy *p, uint32_t serial) {
+	for (uint32_t i = 0; i < p->input_serial_count; i++) {
+		if (p->input_serials[i] == serial) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* set_selection and start_drag: only in the clipboard modes that allow it
+ * and with the serial of a recent input event on one of the guest's own
+ * surfaces (a guest without focus cannot take over the host clipboard). */
+static enum policy_verdict selection_request(struct policy *p, struct policy_msg *msg,
+					     unsigned serial_arg) {
+	if (p->config->clipboard == POLICY_CLIPBOARD_DENY ||
+	    !serial_recent(p, arg(msg, serial_arg))) {
+		p->selections_refused++;
+		return POLICY_DROP;
+	}
+	return POLICY_PASS;
+}
+
+#define MIME_TYPE_MAX 256
+
+/* wl_data_source.offer: at most max-mime-types per source, each at most
+ * 256 bytes; the rest are dropped and counted. */
+static enum policy_verdict source_offer(struct policy *p, struct policy_msg *msg) {
+	const char *mime = wayland_args_string(msg->bytes, msg->args, 0);
+	if (msg->sender->tag != TAG_DATA_SOURCE) {
+		msg->sender->tag = TAG_DATA_SOURCE;
+		msg->sender->aux = 0;
+	}
+	if (mime == NULL || strlen(mime) > MIME_TYPE_MAX ||
+	    msg->sender->aux >= p->config->limits.max_mime_types) {
+		p->sanitised_total++;
+		p->mime_types_dropped++;
+		return POLICY_DROP;
+	}
+	msg->sender->aux++;
 	return POLICY_PASS;
 }
 
@@ -1169,12 +1531,17 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		pixman_region32_init(&s->box_buffer);
 		pixman_region32_init(&s->box_surface);
 #endif
+		s->up_id = msg->created->up_id;
+		s->scale = 1;
 		wl_list_insert(&p->surfaces, &s->link);
 		msg->created->tag = TAG_SURFACE;
 		msg->created->data = s;
 		return POLICY_PASS;
 	}
 	if (iface == &proto_xdg_toplevel) {
+		if (op == PROTO_XDG_TOPLEVEL_REQ_SET_FULLSCREEN) {
+			return fullscreen(p, msg, err);
+		}
 		return toplevel_request(p, msg, err);
 	}
 	if (iface == &proto_xdg_wm_base && op == PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE &&
@@ -1220,6 +1587,26 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	if (iface == &proto_wl_shm_pool) {
 		return shm_pool_request(p, msg, err);
 	}
+	if (iface == &proto_wl_subcompositor && op == PROTO_WL_SUBCOMPOSITOR_REQ_GET_SUBSURFACE) {
+		return get_subsurface(p, msg, err);
+	}
+	if (iface == &proto_wl_subsurface) {
+		return subsurface_request(p, msg);
+	}
+	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY) {
+		return window_geometry(p, msg, err);
+	}
+	if (iface == &proto_xdg_positioner) {
+		return positioner_request(p, msg, err);
+	}
+	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_REQ_OFFER) ||
+	    (iface == &proto_zwp_primary_selection_source_v1 &&
+	     op == PROTO_ZWP_PRIMARY_SELECTION_SOURCE_V1_REQ_OFFER)) {
+		return source_offer(p, msg);
+	}
+	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_REQ_START_DRAG) {
+		return selection_request(p, msg, 3);
+	}
 	if (iface == &proto_wp_viewport) {
 		return viewport_request(msg, err);
 	}
@@ -1236,7 +1623,7 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_REQ_SET_SELECTION) ||
 	    (iface == &proto_zwp_primary_selection_device_v1 &&
 	     op == PROTO_ZWP_PRIMARY_SELECTION_DEVICE_V1_REQ_SET_SELECTION)) {
-		return p->config->clipboard == POLICY_CLIPBOARD_DENY ? POLICY_DROP : POLICY_PASS;
+		return selection_request(p, msg, 1);
 	}
 	return POLICY_PASS;
 }
@@ -1249,6 +1636,14 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 			return registry_global(p, msg, err);
 		}
 		return registry_global_remove(p, msg);
+	}
+	if (iface == &proto_wl_keyboard || iface == &proto_wl_pointer || iface == &proto_wl_touch) {
+		input_event(p, msg);
+		return POLICY_PASS;
+	}
+	if (iface == &proto_wl_output && op == PROTO_WL_OUTPUT_EVT_MODE) {
+		output_mode(p, msg);
+		return POLICY_PASS;
 	}
 	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_SELECTION) ||
 	    (iface == &proto_zwp_primary_selection_device_v1 &&

@@ -31,6 +31,7 @@
 
 #define POLICY_NAME_MAX 64
 #define POLICY_MAX_RULES 128
+#define POLICY_INPUT_SERIALS 32
 
 struct policy_global_rule {
 	char interface[POLICY_NAME_MAX];
@@ -64,6 +65,9 @@ struct policy_limits {
 	uint64_t host_queue_bytes;     // towards the guest
 	uint64_t clipboard_text_bytes; // one transfer of a text/ type
 	uint64_t clipboard_bytes;      // one transfer of any other type
+	uint32_t max_subsurfaces;      // per window (surface tree)
+	uint32_t max_subsurface_depth;
+	uint32_t max_mime_types; // per data source; more are dropped
 };
 
 struct policy_config {
@@ -76,6 +80,7 @@ struct policy_config {
 	enum policy_clipboard clipboard;
 	bool primary_selection;
 	bool server_side_decorations; // ask for them whenever the compositor can
+	bool allow_fullscreen;        // false: set_fullscreen becomes set_maximized
 	bool refuse_unsealed_shm;     // refuse shm pools whose fd cannot be sealed
 	enum policy_secctx secctx;
 	char secctx_app_id[POLICY_NAME_MAX]; // may hold {vm}
@@ -126,11 +131,20 @@ struct policy {
 	uint64_t *format_table;       // the compositor's dmabuf format table, copied
 	uint32_t format_table_len;    // entries
 	uint64_t formats_filtered;    // format/modifier pairs hidden from the guest
+	// Serials of recent input events on the guest's surfaces (ring).
+	uint32_t input_serials[POLICY_INPUT_SERIALS];
+	uint32_t input_serial_count, input_serial_next;
+	int32_t output_width, output_height; // the largest current output mode seen
 	// Counters, for logs and tests.
 	uint64_t hidden_globals;
-	uint64_t sanitised_total;  // titles, app_ids, clamped values rewritten
-	uint64_t damage_collapsed; // damage rectangles folded into a bounding box
-	uint64_t offers_withheld;  // host selections the guest was not shown
+	uint64_t sanitised_total;     // titles, app_ids, clamped values rewritten
+	uint64_t damage_collapsed;    // damage rectangles folded into a bounding box
+	uint64_t offers_withheld;     // host selections the guest was not shown
+	uint64_t selections_refused;  // set_selection/start_drag without a recent input serial
+	uint64_t mime_types_dropped;  // past max-mime-types, or longer than 256 bytes
+	uint64_t subsurfaces_clamped; // set_position moved back near the window
+	uint64_t popups_clamped;      // positioner sizes cut to the output
+	uint64_t fullscreen_refused;  // set_fullscreen turned into set_maximized
 };
 
 void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs);

@@ -66,6 +66,11 @@
  * default for text, and a bound for images and files. */
 #define CROSSWAY_DEFAULT_CLIPBOARD_TEXT_BYTES 64000u
 #define CROSSWAY_DEFAULT_CLIPBOARD_BYTES (16u << 20)
+/* Subsurfaces per window (one surface tree) and their nesting depth (rule 9). */
+#define CROSSWAY_DEFAULT_MAX_SUBSURFACES 64u
+#define CROSSWAY_DEFAULT_MAX_SUBSURFACE_DEPTH 8u
+/* Mime types one data source may offer; more are dropped (rule 11). */
+#define CROSSWAY_DEFAULT_MAX_MIME_TYPES 64u
 /* Outstanding channel-ring poll fences (guests keep one). */
 #define CROSSWAY_MAX_POLL_FENCES 16u
 /* Backend-bound messages queued when the backend is slow to read. */

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/common/guest.h"
 
@@ -212,4 +213,57 @@ uint32_t guest_bind(struct guest *g, const char *interface, uint32_t version) {
 	memcpy(args + n, &id, 4);
 	n += 4;
 	return guest_request(g, g->registry, 0 /* bind */, args, n, NULL, NULL, 0) ? id : 0;
+}
+
+uint32_t guest_take_focus(struct guest *g, uint32_t seat, int timeout_ms) {
+	// A 4x4 XRGB window from a host blob: the pool a guest proxy shadows.
+	enum { SIDE = 4, SIZE = SIDE * SIDE * 4 };
+	uint32_t compositor = guest_bind(g, "wl_compositor", 4);
+	uint32_t shm = guest_bind(g, "wl_shm", 1);
+	uint32_t wm_base = guest_bind(g, "xdg_wm_base", 1);
+	if (compositor == 0 || shm == 0 || wm_base == 0) {
+		return 0;
+	}
+	uint32_t keyboard = guest_new_id(g);
+	if (!guest_request(g, seat, 1 /* get_keyboard */, &keyboard, 4, NULL, NULL, 0)) {
+		return 0;
+	}
+	struct cross_domain_image_requirements req;
+	if (!sim_image_requirements(g->sim, SIZE, 1, 0x20203852 /* R8 */, &req, timeout_ms)) {
+		return 0;
+	}
+	uint32_t resource;
+	int fd = sim_create_blob(g->sim, req.blob_id, req.size, &resource, NULL, timeout_ms);
+	if (fd < 0) {
+		return 0;
+	}
+	close(fd); // the guest never draws: the pixels stay zero
+	uint32_t pool = guest_new_id(g), buffer = guest_new_id(g);
+	uint32_t surface = guest_new_id(g), xdg_surface = guest_new_id(g);
+	uint32_t toplevel = guest_new_id(g);
+	uint32_t pool_args[] = {pool, SIZE};
+	uint32_t ids[] = {resource}, types[] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB};
+	uint32_t buffer_args[] = {buffer, 0, SIDE, SIDE, SIDE * 4, 1 /* XRGB8888 */};
+	uint32_t xdg_args[] = {xdg_surface, surface};
+	if (!guest_request(g, shm, 0, pool_args, sizeof(pool_args), ids, types, 1) ||
+	    !guest_request(g, pool, 0, buffer_args, sizeof(buffer_args), NULL, NULL, 0) ||
+	    !guest_request(g, compositor, 0, &surface, 4, NULL, NULL, 0) ||
+	    !guest_request(g, wm_base, 2, xdg_args, sizeof(xdg_args), NULL, NULL, 0) ||
+	    !guest_request(g, xdg_surface, 1, &toplevel, 4, NULL, NULL, 0) ||
+	    !guest_request(g, surface, 6 /* commit */, NULL, 0, NULL, NULL, 0)) {
+		return 0;
+	}
+	int i = guest_wait_event(g, xdg_surface, 0 /* configure */, timeout_ms);
+	if (i < 0) {
+		return 0;
+	}
+	uint32_t serial = guest_event_word(&g->events[i], 0);
+	uint32_t attach[] = {buffer, 0, 0};
+	if (!guest_request(g, xdg_surface, 4 /* ack_configure */, &serial, 4, NULL, NULL, 0) ||
+	    !guest_request(g, surface, 1 /* attach */, attach, sizeof(attach), NULL, NULL, 0) ||
+	    !guest_request(g, surface, 6 /* commit */, NULL, 0, NULL, NULL, 0)) {
+		return 0;
+	}
+	i = guest_wait_event(g, keyboard, 1 /* enter */, timeout_ms);
+	return i < 0 ? 0 : guest_event_word(&g->events[i], 0);
 }

@@ -100,4 +100,13 @@ int guest_wait_event(struct guest *g, uint32_t object, uint16_t opcode, int time
 /** The 32-bit argument word @i (0-based, after the header) of an event. */
 uint32_t guest_event_word(const struct guest_event *e, unsigned i);
 
+/**
+ * Gives the guest keyboard focus the way a desktop does: binds wl_keyboard on
+ * @seat and maps a 4x4 toplevel drawn from a host blob (the registry must
+ * have been read). Returns the serial of the wl_keyboard.enter that follows,
+ * which may authorise a selection, or 0 when something failed or no enter
+ * came within @timeout_ms.
+ */
+uint32_t guest_take_focus(struct guest *g, uint32_t seat, int timeout_ms);
+
 #endif

@@ -65,7 +65,10 @@ struct client {
 	size_t fds_in;     // fds received (closed at once)
 	uint32_t keyboard; // a wl_keyboard whose keymap events are counted
 	size_t keymaps;
-	bool record_seeds; // what this client sends goes into the seed
+	uint32_t enter_serial;     // of the last wl_keyboard.enter on it
+	uint32_t xdg_surface;      // an xdg_surface whose configure serial is kept
+	uint32_t configure_serial; // 0: none yet
+	bool record_seeds;         // what this client sends goes into the seed
 };
 
 struct fixture {
@@ -180,6 +183,12 @@ static void handle_event(struct client *c, const uint8_t *p, uint32_t size) {
 		c->sync_done = true;
 	} else if (id != 0 && id == c->keyboard && op == PROTO_WL_KEYBOARD_EVT_KEYMAP) {
 		c->keymaps++;
+	} else if (id != 0 && id == c->keyboard && op == PROTO_WL_KEYBOARD_EVT_ENTER &&
+		   size >= 12) {
+		c->enter_serial = wayland_msg_get_u32(p, 8);
+	} else if (id != 0 && id == c->xdg_surface && op == PROTO_XDG_SURFACE_EVT_CONFIGURE &&
+		   size >= 12) {
+		c->configure_serial = wayland_msg_get_u32(p, 8);
 	}
 }
 
@@ -1717,6 +1726,432 @@ TEST_P(H_49_appid_spoof, app_id_cases) {
 	check_healthy(&s);
 	write_seed(&s.f, data->name);
 	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Buffer scale and subsurfaces (rule 9)                                  */
+
+/* A role-less surface with a @w x @h buffer attached (not committed). */
+static uint32_t surface_sized(struct session *s, uint32_t comp, uint32_t shm, int32_t w, int32_t h,
+			      uint32_t *buffer_out) {
+	uint32_t pool = make_pool(s, shm, w * h * 4, (size_t)w * h * 4);
+	struct msg m = {0};
+	uint32_t surface = s->attacker->next_id++;
+	uint32_t buffer = s->attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){
+		    {.u = buffer}, {.i = 0}, {.i = w}, {.i = h}, {.i = w * 4}, {.u = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	setup(s, &m);
+	if (buffer_out != NULL) {
+		*buffer_out = buffer;
+	}
+	return surface;
+}
+
+/* A buffer that is not a multiple of the buffer scale: the compositor's
+ * invalid_size, refused before it gets there. */
+TEST(H_43_scale_indivisible) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t surface = surface_sized(&s, comp, bind_shm(&s), 1001, 3, NULL);
+	struct msg m = {0};
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_SET_BUFFER_SCALE,
+	    (union wayland_value[]){{.i = 3}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	attack(&s, "H-43-scale-indivisible", &m, NULL, 0,
+	       NEEDLES("wl_surface#", ".commit(opcode 6)",
+		       "buffer 1001x3 is not a multiple of buffer scale 3"));
+}
+
+/* A divisible size at the same scale passes (the control of H-43). */
+TEST(H_43_scale_divisible_passes) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t surface = surface_sized(&s, comp, bind_shm(&s), 999, 3, NULL);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_SET_BUFFER_SCALE,
+	    (union wayland_value[]){{.i = 3}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.commit"), 1);
+	check_healthy(&s);
+	fixture_finish(&s.f);
+}
+
+static uint32_t get_subsurface(struct msg *m, struct client *c, uint32_t subcomp, uint32_t surface,
+			       uint32_t parent) {
+	uint32_t sub = c->next_id++;
+	req(m, subcomp, &proto_wl_subcompositor, PROTO_WL_SUBCOMPOSITOR_REQ_GET_SUBSURFACE,
+	    (union wayland_value[]){{.u = sub}, {.u = surface}, {.u = parent}});
+	return sub;
+}
+
+static uint32_t new_surface(struct msg *m, struct client *c, uint32_t comp) {
+	uint32_t surface = c->next_id++;
+	req(m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	return surface;
+}
+
+static void set_position(struct session *s, uint32_t sub, int32_t x, int32_t y, int32_t want_x,
+			 int32_t want_y) {
+	struct msg m = {0};
+	req(&m, sub, &proto_wl_subsurface, PROTO_WL_SUBSURFACE_REQ_SET_POSITION,
+	    (union wayland_value[]){{.i = x}, {.i = y}});
+	send_msg(&s->f, s->attacker, &m);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "set_position ended the connection: %s",
+			s->attacker->error_text);
+	const struct recorder_record *r = recorder_last(s->f.rec, "wl_subsurface.set_position");
+	test_assert(r != NULL && r->arg_count == 2);
+	test_assert_msg(r->args[0].i == want_x && r->args[1].i == want_y,
+			"set_position(%d, %d) arrived as %s, expected (%d, %d)", x, y, r->text,
+			want_x, want_y);
+}
+
+/* Rule 9: a subsurface stays within 64 px of its window (here the root's
+ * 64x64 buffer), whatever position the guest asks for; clamped, not fatal. */
+TEST(H_45_subsurface_escape) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t shm = bind_shm(&s);
+	uint32_t root = surface_sized(&s, comp, shm, 64, 64, NULL);
+	uint32_t child = surface_sized(&s, comp, shm, 32, 32, NULL);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t bare = new_surface(&m, s.attacker, comp);
+	uint32_t sub = get_subsurface(&m, s.attacker, subcomp, child, root);
+	uint32_t bare_sub = get_subsurface(&m, s.attacker, subcomp, bare, root);
+	setup(&s, &m);
+	mark(&s);
+	// A 32x32 child: x in [-64, 64 + 64 - 32].
+	set_position(&s, sub, 1000000, -1000000, 96, -64);
+	set_position(&s, sub, INT32_MIN, INT32_MAX, -64, 96);
+	set_position(&s, sub, 10, -20, 10, -20); // inside: untouched
+	// A child of unknown size may start anywhere up to the margin.
+	set_position(&s, bare_sub, 1000000, 1000000, 128, 128);
+	test_assert_int_eq(requests_after_mark(&s, "wl_subsurface.set_position"), 4);
+	check_healthy(&s);
+	write_seed(&s.f, "H-45-subsurface-escape");
+	fixture_finish(&s.f);
+}
+
+/* Rule 9: nesting deeper than 8 ends the context before the compositor
+ * sees the ninth level. */
+TEST(H_46_subsurface_deep) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t parent = new_surface(&m, s.attacker, comp);
+	for (int level = 1; level <= 8; level++) {
+		uint32_t surface = new_surface(&m, s.attacker, comp);
+		get_subsurface(&m, s.attacker, subcomp, surface, parent);
+		parent = surface;
+	}
+	setup(&s, &m);
+	m.len = 0;
+	uint32_t deepest = new_surface(&m, s.attacker, comp);
+	setup(&s, &m);
+	m.len = 0;
+	// Then a chain of 10^4 behind it: the first step is already refused.
+	for (int level = 0; level < 100; level++) {
+		get_subsurface(&m, s.attacker, subcomp, deepest, parent);
+	}
+	attack(&s, "H-46-subsurface-deep", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", ".get_subsurface(opcode 1)",
+		       "subsurface depth limit (8) reached"));
+}
+
+/* A surface cannot become its own ancestor (the compositor's bad_parent);
+ * crossway refuses it itself, as its bookkeeping depends on it. */
+TEST(H_46_subsurface_cycle) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t a = new_surface(&m, s.attacker, comp);
+	uint32_t b = new_surface(&m, s.attacker, comp);
+	get_subsurface(&m, s.attacker, subcomp, b, a);
+	setup(&s, &m);
+	m.len = 0;
+	get_subsurface(&m, s.attacker, subcomp, a, b);
+	attack(&s, "H-46-subsurface-cycle", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", "would be its own ancestor"));
+}
+
+/* Rule 9: more subsurfaces in one window than max-subsurfaces (lowered to
+ * 4 here) end the context. */
+TEST(H_46_subsurface_count) {
+	struct session s;
+	session_start(&s, "max-subsurfaces = 4\n");
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t root = new_surface(&m, s.attacker, comp);
+	uint32_t other = new_surface(&m, s.attacker, comp);
+	for (int i = 0; i < 4; i++) {
+		get_subsurface(&m, s.attacker, subcomp, new_surface(&m, s.attacker, comp), root);
+	}
+	// Another window's subsurfaces do not count towards the first's.
+	get_subsurface(&m, s.attacker, subcomp, new_surface(&m, s.attacker, comp), other);
+	uint32_t fifth = new_surface(&m, s.attacker, comp);
+	setup(&s, &m);
+	m.len = 0;
+	get_subsurface(&m, s.attacker, subcomp, fifth, root);
+	attack(&s, "H-46-subsurface-count", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", "subsurface limit (4) per window reached"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Popups and fullscreen (rule 10)                                        */
+
+static uint32_t make_positioner(struct session *s) {
+	struct msg m = {0};
+	uint32_t wm = bind_global(&m, s->attacker, "xdg_wm_base", 0);
+	uint32_t positioner = s->attacker->next_id++;
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER,
+	    (union wayland_value[]){{.u = positioner}});
+	setup(s, &m);
+	return positioner;
+}
+
+static void positioner_size(struct session *s, uint32_t positioner, int32_t w, int32_t h,
+			    int32_t want_w, int32_t want_h) {
+	struct msg m = {0};
+	req(&m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_SIZE,
+	    (union wayland_value[]){{.i = w}, {.i = h}});
+	send_msg(&s->f, s->attacker, &m);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "set_size ended the connection: %s",
+			s->attacker->error_text);
+	const struct recorder_record *r = recorder_last(s->f.rec, "xdg_positioner.set_size");
+	test_assert(r != NULL && r->arg_count == 2);
+	test_assert_msg(r->args[0].i == want_w && r->args[1].i == want_h,
+			"set_size(%d, %d) arrived as %s, expected (%d, %d)", w, h, r->text, want_w,
+			want_h);
+}
+
+/* Rule 10: once the guest has seen the 1920x1080 output, a popup is at most
+ * as large as the output and covers at most 90 % of it; before, sizes stop
+ * at the dimension limit. */
+TEST(H_50_popup_cover) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t positioner = make_positioner(&s);
+	mark(&s);
+	positioner_size(&s, positioner, 100000, 100000, 16384, 16384);
+	struct msg m = {0};
+	bind_global(&m, s.attacker, "wl_output", 0);
+	setup(&s, &m); // the mode event comes back through crosswayd
+	positioner_size(&s, positioner, 1920, 1080, 1920, 972);
+	positioner_size(&s, positioner, 100000, 5, 1920, 5);
+	positioner_size(&s, positioner, 300, 200, 300, 200); // a menu: untouched
+	check_healthy(&s);
+	write_seed(&s.f, "H-50-popup-cover");
+	fixture_finish(&s.f);
+}
+
+/* A zero popup size is the protocol's invalid_input: refused here. */
+TEST(H_50_popup_size_zero) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t positioner = make_positioner(&s);
+	struct msg m = {0};
+	req(&m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_SIZE,
+	    (union wayland_value[]){{.i = 0}, {.i = 5}});
+	attack(&s, "H-50-popup-size-zero", &m, NULL, 0,
+	       NEEDLES("xdg_positioner#", ".set_size(opcode 1)", "popup size 0x5 is invalid"));
+}
+
+/* Rule 10 (policy): with fullscreen = maximize, set_fullscreen reaches the
+ * compositor as set_maximized, so the window keeps the host's frame. */
+TEST(H_51_fullscreen_unasked) {
+	struct session s;
+	session_start(&s, "fullscreen = maximize\n");
+	uint32_t toplevel = make_toplevel(&s);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, toplevel, &proto_xdg_toplevel, PROTO_XDG_TOPLEVEL_REQ_SET_FULLSCREEN,
+	    (union wayland_value[]){{.u = 0}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_toplevel.set_fullscreen"), 0);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_toplevel.set_maximized"), 1);
+	check_healthy(&s);
+	write_seed(&s.f, "H-51-fullscreen-unasked");
+	fixture_finish(&s.f);
+}
+
+/* The default policy lets fullscreen through (the control of H-51). */
+TEST(H_51_fullscreen_allowed_by_default) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t toplevel = make_toplevel(&s);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, toplevel, &proto_xdg_toplevel, PROTO_XDG_TOPLEVEL_REQ_SET_FULLSCREEN,
+	    (union wayland_value[]){{.u = 0}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_toplevel.set_fullscreen"), 1);
+	check_healthy(&s);
+	fixture_finish(&s.f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Selections (rule 11)                                                   */
+
+struct clip_client {
+	uint32_t seat, device, source;
+};
+
+/* A data device and a source offering @mime (not set). */
+static void clip_client(struct session *s, struct clip_client *cc, const char *mime) {
+	struct msg m = {0};
+	cc->seat = bind_global(&m, s->attacker, "wl_seat", 0);
+	uint32_t ddm = bind_global(&m, s->attacker, "wl_data_device_manager", 0);
+	cc->device = s->attacker->next_id++;
+	cc->source = s->attacker->next_id++;
+	req(&m, ddm, &proto_wl_data_device_manager,
+	    PROTO_WL_DATA_DEVICE_MANAGER_REQ_GET_DATA_DEVICE,
+	    (union wayland_value[]){{.u = cc->device}, {.u = cc->seat}});
+	req(&m, ddm, &proto_wl_data_device_manager,
+	    PROTO_WL_DATA_DEVICE_MANAGER_REQ_CREATE_DATA_SOURCE,
+	    (union wayland_value[]){{.u = cc->source}});
+	req(&m, cc->source, &proto_wl_data_source, PROTO_WL_DATA_SOURCE_REQ_OFFER,
+	    (union wayland_value[]){{.bytes = {mime, (uint32_t)strlen(mime) + 1}}});
+	setup(s, &m);
+}
+
+/* Maps a 64x64 toplevel with a keyboard on @seat, as a desktop would focus
+ * it; returns the wl_keyboard.enter serial. */
+static uint32_t take_focus(struct session *s, uint32_t seat) {
+	struct client *c = s->attacker;
+	uint32_t comp = bind_compositor(s);
+	uint32_t buffer;
+	uint32_t surface = surface_sized(s, comp, bind_shm(s), 64, 64, &buffer);
+	struct msg m = {0};
+	uint32_t wm = bind_global(&m, c, "xdg_wm_base", 0);
+	c->keyboard = c->next_id++;
+	c->xdg_surface = c->next_id++;
+	uint32_t toplevel = c->next_id++;
+	req(&m, seat, &proto_wl_seat, PROTO_WL_SEAT_REQ_GET_KEYBOARD,
+	    (union wayland_value[]){{.u = c->keyboard}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = c->xdg_surface}, {.u = surface}});
+	req(&m, c->xdg_surface, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL,
+	    (union wayland_value[]){{.u = toplevel}});
+	// The initial commit carries no buffer: attach NULL first.
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = 0}, {.i = 0}, {.i = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	setup(s, &m);
+	test_assert_msg(c->configure_serial != 0, "no xdg_surface.configure");
+	m.len = 0;
+	req(&m, c->xdg_surface, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_ACK_CONFIGURE,
+	    (union wayland_value[]){{.u = c->configure_serial}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	setup(s, &m);
+	// The recorder gives focus at the first commit with a buffer.
+	test_assert_msg(c->enter_serial != 0, "no wl_keyboard.enter");
+	return c->enter_serial;
+}
+
+static void set_selection(struct session *s, const struct clip_client *cc, uint32_t serial) {
+	struct msg m = {0};
+	req(&m, cc->device, &proto_wl_data_device, PROTO_WL_DATA_DEVICE_REQ_SET_SELECTION,
+	    (union wayland_value[]){{.u = cc->source}, {.u = serial}});
+	send_msg(&s->f, s->attacker, &m);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "set_selection ended the connection: %s",
+			s->attacker->error_text);
+}
+
+/* Rule 11: a guest without focus, or with a serial it never got from an
+ * input event, cannot take the host clipboard; with its focus serial it
+ * can. Never fatal: the request is dropped and counted. */
+TEST(H_52_selection_no_focus) {
+	struct session s;
+	session_start(&s, NULL);
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	mark(&s);
+	set_selection(&s, &cc, 0);
+	set_selection(&s, &cc, 12345);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_device.set_selection"), 0);
+	test_assert(recorder_client_selection(s.f.rec) == NULL);
+	write_seed(&s.f, "H-52-selection-no-focus");
+	// Focus: the serial of wl_keyboard.enter authorises it.
+	uint32_t serial = take_focus(&s, cc.seat);
+	set_selection(&s, &cc, serial + 1000); // not one it got
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_device.set_selection"), 0);
+	set_selection(&s, &cc, serial);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_device.set_selection"), 1);
+	test_assert(recorder_client_selection(s.f.rec) != NULL);
+	check_healthy(&s);
+	fixture_finish(&s.f);
+}
+
+/* Rule 11: a source offers at most 64 mime types, each at most 256 bytes;
+ * the rest are dropped and counted. 10^4 types, one 300 bytes long. */
+TEST(H_53_mime_flood) {
+	test_set_timeout(60);
+	struct session s;
+	session_start(&s, NULL);
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	mark(&s);
+	char long_type[301];
+	memset(long_type, 'x', sizeof(long_type) - 1);
+	long_type[sizeof(long_type) - 1] = '\0';
+	struct msg m = {0};
+	req(&m, cc.source, &proto_wl_data_source, PROTO_WL_DATA_SOURCE_REQ_OFFER,
+	    (union wayland_value[]){{.bytes = {long_type, sizeof(long_type)}}});
+	send_msg(&s.f, s.attacker, &m);
+	for (int i = 0; i < 10000; i++) {
+		char type[32];
+		int n = snprintf(type, sizeof(type), "type/x-%d", i);
+		if (m.len + 64 > sizeof(m.b) || i == 0) {
+			if (i != 0) {
+				send_msg(&s.f, s.attacker, &m);
+			}
+			m.len = 0;
+		}
+		req(&m, cc.source, &proto_wl_data_source, PROTO_WL_DATA_SOURCE_REQ_OFFER,
+		    (union wayland_value[]){{.bytes = {type, (uint32_t)n + 1}}});
+	}
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "the flood ended the connection: %s",
+			s.attacker->error_text);
+	// text/plain was the first of the 64; 63 more got through.
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_source.offer"), 63);
+	const struct recorder_record *r = recorder_last(s.f.rec, "wl_data_source.offer");
+	test_assert_str_eq(r->args[0].s, "type/x-62");
+	check_healthy(&s);
+	write_seed(&s.f, "H-53-mime-flood");
+	fixture_finish(&s.f);
+}
+
+/* A 64 KiB type name does not fit in a message: a framing error (H-13). */
+TEST(H_53_mime_flood_huge_name) {
+	struct session s;
+	session_start(&s, NULL);
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	struct msg m = {0};
+	WORDS(&m, cc.source, hdr_word(0xfffc, PROTO_WL_DATA_SOURCE_REQ_OFFER), 65536);
+	attack(&s, "H-53-mime-flood-huge-name", &m, NULL, 0, NEEDLES("size 65532 > limit 4096"));
 }
 
 /* ---------------------------------------------------------------------- */

@@ -971,7 +971,7 @@ TEST(gbm_images_are_dmabufs_on_a_render_node) {
 struct clip {
 	struct recorder *rec;
 	struct fixture f;
-	uint32_t device, ddm;
+	uint32_t device, ddm, seat;
 	uint8_t *payload;
 };
 
@@ -995,6 +995,7 @@ static void clip_setup(struct clip *c, const char *clipboard_mode) {
 	struct guest *g = &c->f.g;
 	test_assert(guest_registry(g, TIMEOUT));
 	uint32_t seat = guest_bind(g, "wl_seat", 5);
+	c->seat = seat;
 	c->ddm = guest_bind(g, "wl_data_device_manager", 3);
 	test_assert(seat != 0 && c->ddm != 0);
 	c->device = guest_new_id(g);
@@ -1079,7 +1080,11 @@ TEST(clipboard_guest_to_host_over_the_ring) {
 	bytes_string(&b, CLIP_MIME);
 	test_assert(
 		guest_request(g, source, 0 /* offer */, b.data, (uint32_t)b.len, NULL, NULL, 0));
-	uint32_t sel[] = {source, 0};
+	// Only the serial of an input event on the guest's own window may set
+	// the host's selection (rule 11).
+	uint32_t serial = guest_take_focus(g, c.seat, TIMEOUT);
+	test_assert_msg(serial != 0, "the guest got no keyboard focus");
+	uint32_t sel[] = {source, serial};
 	test_assert(guest_request(g, c.device, 1 /* set_selection */, sel, 8, NULL, NULL, 0));
 	test_assert(guest_roundtrip(g, TIMEOUT));
 	for (int i = 0; i < 50 && !client_selection_offers(c.rec, CLIP_MIME); i++) {

@@ -774,8 +774,11 @@ static const struct recorder_options clipboard_options = {.seat = true, .data_de
 static char clip_data[1000];
 
 /* Binds the seat and a data device. Returns the device id. */
-static uint32_t data_device(struct vm *vm, uint32_t *manager_out) {
+static uint32_t data_device(struct vm *vm, uint32_t *manager_out, uint32_t *seat_out) {
 	uint32_t seat = bind(vm, "wl_seat", 1);
+	if (seat_out != NULL) {
+		*seat_out = seat;
+	}
 	uint32_t manager = bind(vm, "wl_data_device_manager", 3);
 	if (manager_out != NULL) {
 		*manager_out = manager;
@@ -822,7 +825,7 @@ TEST(clipboard_cap_host_to_guest) {
 	setup(&f, &clipboard_options, "clipboard = both\nclipboard-text-bytes = 100");
 	struct vm vm;
 	vm_start(&f, &vm, "vm-clip");
-	uint32_t device = data_device(&vm, NULL);
+	uint32_t device = data_device(&vm, NULL, NULL);
 	uint32_t offer = host_selection(&f, &vm, device);
 	receive(&vm, offer);
 	for (int64_t end = now_ms() + TIMEOUT; !vm.g->read_hang_up && now_ms() < end;) {
@@ -846,8 +849,8 @@ TEST(clipboard_cap_guest_to_host) {
 	setup(&f, &clipboard_options, "clipboard-text-bytes = 100");
 	struct vm vm;
 	vm_start(&f, &vm, "vm-clip");
-	uint32_t manager;
-	uint32_t device = data_device(&vm, &manager);
+	uint32_t manager, seat;
+	uint32_t device = data_device(&vm, &manager, &seat);
 	uint32_t source = guest_new_id(vm.g);
 	test_assert(guest_request(vm.g, manager, WL_DATA_DEVICE_MANAGER_CREATE_DATA_SOURCE, &source,
 				  4, NULL, NULL, 0));
@@ -855,7 +858,9 @@ TEST(clipboard_cap_guest_to_host) {
 	bytes_string(&b, "text/plain");
 	test_assert(guest_request(vm.g, source, WL_DATA_SOURCE_OFFER, b.data, (uint32_t)b.len, NULL,
 				  NULL, 0));
-	uint32_t sel[] = {source, 0};
+	uint32_t serial = guest_take_focus(vm.g, seat, TIMEOUT);
+	test_assert_msg(serial != 0, "the guest got no keyboard focus");
+	uint32_t sel[] = {source, serial};
 	test_assert(guest_request(vm.g, device, WL_DATA_DEVICE_SET_SELECTION, sel, sizeof(sel),
 				  NULL, NULL, 0));
 	test_assert(guest_roundtrip(vm.g, TIMEOUT));
@@ -904,7 +909,7 @@ TEST(pipe_limit) {
 	struct vm vm, other;
 	vm_start(&f, &vm, "vm-pipes");
 	vm_start(&f, &other, "vm-other");
-	uint32_t device = data_device(&vm, NULL);
+	uint32_t device = data_device(&vm, NULL, NULL);
 	uint32_t offer = host_selection(&f, &vm, device);
 	// The guest does not poll: the transfers stay open.
 	receive(&vm, offer);
