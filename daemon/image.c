@@ -5,6 +5,7 @@
 #include <string.h>
 #include <inttypes.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "crossway-config.h"
 #include "daemon/fd.h"
+#include "daemon/devprobe.h"
 #include "daemon/image.h"
 #include "wire/crossway-backend.h"
 
@@ -153,36 +155,78 @@ int image_allocate_memfd(uint64_t size) {
 
 #if HAVE_GBM
 
-static int open_render_node(const char *wanted, char *path, size_t cap) {
+static dev_t node_rdev(const char *path) {
+	struct stat st;
+	return path != NULL && stat(path, &st) == 0 && S_ISCHR(st.st_mode) ? st.st_rdev : 0;
+}
+
+/* Opens @wanted, else the render node of the device @preferred names (the
+ * compositor's main device), else the first render node. */
+static int open_render_node(const char *wanted, const dev_t *preferred, char *path, size_t cap) {
 	if (wanted != NULL) {
 		snprintf(path, cap, "%s", wanted);
 		return open(wanted, O_RDWR | O_CLOEXEC);
 	}
 	drmDevicePtr devices[16];
 	int n = drmGetDevices2(0, devices, 16);
-	int fd = -1;
-	for (int i = 0; i < n && fd < 0; i++) {
+	struct devprobe_node nodes[16];
+	size_t count = 0;
+	for (int i = 0; i < n; i++) {
 		if (devices[i]->available_nodes & (1 << DRM_NODE_RENDER)) {
-			snprintf(path, cap, "%s", devices[i]->nodes[DRM_NODE_RENDER]);
-			fd = open(path, O_RDWR | O_CLOEXEC);
+			const char *primary = devices[i]->available_nodes & (1 << DRM_NODE_PRIMARY)
+						      ? devices[i]->nodes[DRM_NODE_PRIMARY]
+						      : NULL;
+			nodes[count++] = (struct devprobe_node){
+				.render_path = devices[i]->nodes[DRM_NODE_RENDER],
+				.devs = {node_rdev(primary),
+					 node_rdev(devices[i]->nodes[DRM_NODE_RENDER])},
+			};
 		}
+	}
+	int first = preferred != NULL ? devprobe_pick(nodes, count, *preferred) : -1;
+	int fd = -1;
+	if (first >= 0) {
+		snprintf(path, cap, "%s", nodes[first].render_path);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	for (size_t i = 0; i < count && fd < 0; i++) {
+		snprintf(path, cap, "%s", nodes[i].render_path);
+		fd = open(path, O_RDWR | O_CLOEXEC);
 	}
 	if (n > 0) {
 		drmFreeDevices(devices, n);
 	}
-	errno = fd < 0 && n <= 0 ? ENODEV : errno;
+	errno = fd < 0 && count == 0 ? ENODEV : errno;
 	return fd;
+}
+
+size_t image_render_node_count(void) {
+	drmDevicePtr devices[16];
+	int n = drmGetDevices2(0, devices, 16);
+	size_t count = 0;
+	for (int i = 0; i < n; i++) {
+		count += (devices[i]->available_nodes & (1 << DRM_NODE_RENDER)) != 0;
+	}
+	if (n > 0) {
+		drmFreeDevices(devices, n);
+	}
+	return count;
+}
+#else
+size_t image_render_node_count(void) {
+	return 0;
 }
 #endif
 
-bool image_allocator_init(struct image_allocator *a, const char *render_node, char *err,
-			  size_t err_cap) {
+bool image_allocator_init(struct image_allocator *a, const char *render_node,
+			  const dev_t *preferred, char *err, size_t err_cap) {
 	*a = (struct image_allocator){.render_fd = -1};
 	if (render_node != NULL && (render_node[0] == '\0' || strcmp(render_node, "none") == 0)) {
 		return true;
 	}
 #if HAVE_GBM
-	a->render_fd = open_render_node(render_node, a->render_node, sizeof(a->render_node));
+	a->render_fd = open_render_node(render_node, preferred, a->render_node,
+					sizeof(a->render_node));
 	if (a->render_fd < 0) {
 		if (render_node != NULL) {
 			snprintf(err, err_cap, "cannot open render node %s: %s", render_node,

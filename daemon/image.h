@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "wire/wire_error.h"
 
@@ -67,13 +68,19 @@ struct image_allocator {
 };
 
 /**
- * Opens @render_node (NULL: the first render node libdrm finds; "" or
- * "none": memfd only) and creates the gbm device. Without gbm support in
- * the build, or without a usable node, the allocator is memfd only; that
- * is not an error unless @render_node named a node explicitly.
+ * Opens @render_node (NULL: a render node libdrm finds, that of the device
+ * *@preferred when one matches, else the first; "" or "none": memfd only)
+ * and creates the gbm device. @preferred (may be NULL) is the compositor's
+ * main device (daemon/devprobe.h). Without gbm support in the build, or
+ * without a usable node, the allocator is memfd only; that is not an error
+ * unless @render_node named a node explicitly.
  */
-bool image_allocator_init(struct image_allocator *a, const char *render_node, char *err,
-			  size_t err_cap);
+bool image_allocator_init(struct image_allocator *a, const char *render_node,
+			  const dev_t *preferred, char *err, size_t err_cap);
+
+/** How many render nodes libdrm finds (0 in builds without gbm). */
+size_t image_render_node_count(void);
+
 void image_allocator_finish(struct image_allocator *a);
 
 /** Whether images are dma-bufs (capabilities' supports_dmabuf). */

@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <wayland-server-core.h>
 
 #include "crossway-config.h"
 #include "daemon/compositor.h"
 #include "daemon/config.h"
 #include "daemon/context.h"
+#include "daemon/devprobe.h"
 #include "daemon/fd.h"
 #include "daemon/log.h"
 #include "daemon/backend.h"
@@ -47,8 +50,9 @@ static const char usage[] =
 	"                          crossway.conf, else the shipped default policy)\n"
 	"  --log-level LEVEL       silent, error, info (default) or debug\n"
 	"  --trace                 print every Wayland message, both directions\n"
-	"  --render-node PATH      allocate images with gbm on this node (default: the first\n"
-	"                          render node found; \"none\": shared memory only)\n"
+	"  --render-node PATH      allocate images with gbm on this node (default: that of\n"
+	"                          the compositor's main device, else the first found;\n"
+	"                          \"none\": shared memory only)\n"
 	"  --no-sandbox            do not sandbox the context (debugging only)\n"
 	"  --sandbox-debug         report a forbidden syscall by name instead of dying\n"
 	"  --require-landlock      refuse to run on a kernel without Landlock\n"
@@ -88,7 +92,7 @@ static bool valid_vm_name(const char *name) {
 static int print_probe(const char *render_node) {
 	struct image_allocator alloc;
 	char error[256];
-	bool ok = image_allocator_init(&alloc, render_node, error, sizeof(error));
+	bool ok = image_allocator_init(&alloc, render_node, NULL, error, sizeof(error));
 	printf("crossway %s\n", CROSSWAY_VERSION);
 	printf("backend link version: %u\n", CROSSWAY_BACKEND_VERSION);
 	printf("capset: %u (cross-domain), version 1\n", CROSSWAY_BACKEND_CAPSET_CROSS_DOMAIN);
@@ -135,6 +139,32 @@ static void service_connect(void *data, const struct service_listener *listener,
 	connect_compositor(o, vm, hello ? hello->ctx_id : ctx_id, out);
 }
 
+/*
+ * With more than one render node and none chosen, asks the compositor which
+ * device it renders with (linux-dmabuf v4's main device), on a connection of
+ * its own that lives for one round trip, so guest images are allocated
+ * where the compositor can use them. Not possible with an inherited
+ * WAYLAND_SOCKET.
+ */
+static bool compositor_main_device(const struct daemon_options *o, dev_t *dev) {
+	if (image_render_node_count() < 2 || (o->display == NULL && getenv("WAYLAND_SOCKET"))) {
+		return false;
+	}
+	char error[256];
+	int fd = compositor_connect(o->display, error, sizeof(error));
+	bool ok = fd >= 0 && devprobe_main_device(fd, 1000, dev, error, sizeof(error));
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (ok) {
+		cw_log(CW_LOG_DEBUG, "Compositor's main device: %u:%u", major(*dev), minor(*dev));
+	} else {
+		cw_log(CW_LOG_INFO, "Render node: the compositor's main device is unknown (%s)",
+		       error);
+	}
+	return ok;
+}
+
 /* Runs one context on @backend_fd: sandbox, event loop, context. Takes the fds. */
 static int serve_context(void *data, int backend_fd, struct service_compositor *comp) {
 	struct daemon_options *o = data;
@@ -149,7 +179,11 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 	// context's close fd stays open for the life of the process.
 	struct image_allocator alloc;
 	char error[256];
-	if (!image_allocator_init(&alloc, o->render_node, error, sizeof(error))) {
+	dev_t main_device;
+	bool have_main = o->render_node == NULL && comp_fd >= 0 &&
+			 compositor_main_device(o, &main_device);
+	if (!image_allocator_init(&alloc, o->render_node, have_main ? &main_device : NULL, error,
+				  sizeof(error))) {
 		cw_log(CW_LOG_ERROR, "Images: %s", error);
 		fd_close(&backend_fd);
 		fd_close(&comp_fd);

@@ -21,13 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <wayland-server-core.h>
 #include <wayland-server-protocol.h>
 
+#include "daemon/compositor.h"
+#include "daemon/devprobe.h"
 #include "tests/common/guest.h"
 #include "tests/common/sim.h"
 #include "tests/common/sim_recorder.h"
@@ -940,4 +944,93 @@ TEST_P(received_keymap_map_info_follows_the_fds_write_access, keymap_cases) {
 	}
 	close(fd);
 	stop(&f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The compositor's main device (daemon/devprobe.c)                       */
+
+struct probe_result {
+	bool ok;
+	dev_t dev;
+	char error[256];
+};
+
+/* Runs devprobe_main_device in a child (it blocks) while this process serves
+ * the recorder. */
+static struct probe_result probe_recorder(const struct recorder_options *opts) {
+	struct recorder *rec = recorder_create(opts);
+	test_assert(rec != NULL);
+	int fds[2];
+	test_assert(pipe2(fds, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	test_assert(pid >= 0);
+	if (pid == 0) {
+		struct probe_result r = {0};
+		char err[200];
+		int fd = compositor_connect(recorder_socket_path(rec), err, sizeof(err));
+		if (fd < 0) {
+			snprintf(r.error, sizeof(r.error), "connect: %s", err);
+		} else {
+			r.ok = devprobe_main_device(fd, TIMEOUT, &r.dev, r.error, sizeof(r.error));
+		}
+		_exit(write(fds[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(fds[1]);
+	struct probe_result r = {0};
+	size_t got = 0;
+	for (int i = 0; i < TIMEOUT / 10 && got < sizeof(r); i++) {
+		recorder_dispatch(rec, 10);
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		if (poll(&pfd, 1, 0) == 1) {
+			ssize_t n = read(fds[0], (char *)&r + got, sizeof(r) - got);
+			if (n <= 0) {
+				break;
+			}
+			got += (size_t)n;
+		}
+	}
+	close(fds[0]);
+	int status;
+	test_assert(waitpid(pid, &status, 0) == pid);
+	test_assert_msg(got == sizeof(r), "the probe did not report");
+	// The probe's connection is gone and left nothing behind.
+	for (int i = 0; i < 50 && recorder_client_count(rec) > 0; i++) {
+		recorder_dispatch(rec, 10);
+	}
+	test_assert_int_eq(recorder_client_count(rec), 0);
+	recorder_destroy(rec);
+	return r;
+}
+
+TEST(main_device_comes_from_v4_default_feedback) {
+	struct probe_result r = probe_recorder(&(struct recorder_options){.dmabuf_version = 4});
+	test_assert_msg(r.ok, "probe failed: %s", r.error);
+	test_assert_int_eq(major(r.dev), RECORDER_DMABUF_MAIN_DEVICE_MAJOR);
+	test_assert_int_eq(minor(r.dev), RECORDER_DMABUF_MAIN_DEVICE_MINOR);
+}
+
+TEST(main_device_is_unknown_without_linux_dmabuf_v4) {
+	struct probe_result r = probe_recorder(&(struct recorder_options){.dmabuf_version = 3});
+	test_assert(!r.ok);
+	test_assert_str_contains(r.error, "no linux-dmabuf version 4");
+	r = probe_recorder(&(struct recorder_options){0});
+	test_assert(!r.ok);
+	test_assert_str_contains(r.error, "no linux-dmabuf version 4");
+}
+
+/* The render node chosen is the one whose device the compositor names,
+ * by its primary or its render node; else none (the caller takes the
+ * first). */
+TEST(main_device_picks_the_matching_render_node) {
+	const struct devprobe_node nodes[] = {
+		{"/dev/dri/renderD128", {makedev(226, 0), makedev(226, 128)}},
+		{"/dev/dri/renderD129", {makedev(226, 1), makedev(226, 129)}},
+		{"/dev/dri/renderD130", {0, makedev(226, 130)}},
+	};
+	test_assert_int_eq(devprobe_pick(nodes, 3, makedev(226, 1)), 1);
+	test_assert_int_eq(devprobe_pick(nodes, 3, makedev(226, 129)), 1);
+	test_assert_int_eq(devprobe_pick(nodes, 3, makedev(226, 130)), 2);
+	test_assert_int_eq(devprobe_pick(nodes, 3, makedev(226, 0)), 0);
+	test_assert_int_eq(devprobe_pick(nodes, 3, makedev(226, 2)), -1);
+	test_assert_int_eq(devprobe_pick(nodes, 3, 0), -1); // 0 never matches an absent node
 }
