@@ -426,6 +426,7 @@ static void fixture_init(struct fixture *f, const char *extra_config) {
 		.data_device = true,
 		.dmabuf_version = 3,
 		.extra_globals = true,
+		.viewporter = true,
 		.fast = true,
 	};
 	f->rec = recorder_create(&opts);
@@ -1911,6 +1912,75 @@ TEST(H_46_subsurface_count) {
 	get_subsurface(&m, s.attacker, subcomp, fifth, root);
 	attack(&s, "H-46-subsurface-count", &m, NULL, 0,
 	       NEEDLES("wl_subcompositor#", "subsurface limit (4) per window reached"));
+}
+
+/* wp_viewport.set_source: fractions of a pixel are valid and pass as they
+ * are; negative origins and empty sizes end the context (the protocol's
+ * bad_value), as does an empty destination. */
+static uint32_t make_viewport(struct session *s) {
+	uint32_t comp = bind_compositor(s);
+	struct msg m = {0};
+	uint32_t viewporter = bind_global(&m, s->attacker, "wp_viewporter", 0);
+	uint32_t surface = new_surface(&m, s->attacker, comp);
+	uint32_t viewport = s->attacker->next_id++;
+	req(&m, viewporter, &proto_wp_viewporter, PROTO_WP_VIEWPORTER_REQ_GET_VIEWPORT,
+	    (union wayland_value[]){{.u = viewport}, {.u = surface}});
+	setup(s, &m);
+	return viewport;
+}
+
+TEST(H_44_viewport_fractional_passes) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t viewport = make_viewport(&s);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, viewport, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_SOURCE,
+	    (union wayland_value[]){{.i = 128}, {.i = 64}, {.i = 128}, {.i = 2560}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	const struct recorder_record *r = recorder_last(s.f.rec, "wp_viewport.set_source");
+	test_assert(r != NULL && r->arg_count == 4);
+	test_assert(r->args[0].f == 128 && r->args[1].f == 64 && r->args[2].f == 128 &&
+		    r->args[3].f == 2560);
+	check_healthy(&s);
+	write_seed(&s.f, "H-44-viewport-fractional");
+	fixture_finish(&s.f);
+}
+
+struct viewport_case {
+	uint16_t opcode;
+	int32_t v[4];
+	const char *name;
+	const char *needle;
+};
+
+static const struct viewport_case viewport_cases[] = {
+	{PROTO_WP_VIEWPORT_REQ_SET_SOURCE,
+	 {-128, 0, 256, 256},
+	 "H-44-viewport-negative",
+	 "source rectangle -0.50,0.00 1.00x1.00 is invalid"},
+	{PROTO_WP_VIEWPORT_REQ_SET_SOURCE,
+	 {0, 0, 0, 256},
+	 "H-44-viewport-zero",
+	 "source rectangle 0.00,0.00 0.00x1.00 is invalid"},
+	{PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
+	 {0, 10},
+	 "H-44-viewport-zero-destination",
+	 "destination 0x10 is invalid"},
+};
+
+TEST_P(H_44_viewport_invalid, viewport_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t viewport = make_viewport(&s);
+	struct msg m = {0};
+	union wayland_value v[4];
+	for (int i = 0; i < 4; i++) {
+		v[i].i = data->v[i];
+	}
+	req(&m, viewport, &proto_wp_viewport, data->opcode, v);
+	attack(&s, data->name, &m, NULL, 0, NEEDLES("wp_viewport#", data->needle));
 }
 
 /* ---------------------------------------------------------------------- */

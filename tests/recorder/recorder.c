@@ -16,6 +16,7 @@
 
 #include "daemon/fd.h"
 #include "tests/recorder/recorder_internal.h"
+#include "viewporter-server-protocol.h"
 
 /* Names tried for a NULL socket_name before giving up. */
 #define SOCKET_NAME_ATTEMPTS 1000
@@ -186,6 +187,9 @@ struct recorder *recorder_create(const struct recorder_options *options) {
 		goto error_display;
 	}
 	if (rec->options.extra_globals && !recorder_extra_init(rec)) {
+		goto error_display;
+	}
+	if (rec->options.viewporter && !recorder_noop_global(rec, &wp_viewporter_interface)) {
 		goto error_display;
 	}
 	if (!add_socket(rec, options->socket_name)) {

@@ -6,7 +6,8 @@
  * It offers wl_compositor v5 (wl_surface, wl_region), wl_subcompositor v1,
  * wl_shm (libwayland's), xdg_wm_base v5 and one 1920x1080 wl_output v4, plus
  * what struct recorder_options switches on: wl_seat v7 with keyboard and
- * pointer, wl_data_device_manager v3, zwp_linux_dmabuf_v1 v3 or v4, and fake
+ * pointer, wl_data_device_manager v3, zwp_linux_dmabuf_v1 v3 or v4, wp_viewporter
+ * (recorded only), and fake
  * privileged globals (zwlr_layer_shell_v1, zwlr_screencopy_manager_v1,
  * zwp_virtual_keyboard_manager_v1) that a filtering proxy must hide.
  *
@@ -77,6 +78,7 @@ struct recorder_options {
 	bool fast;               // release buffers and fire frame callbacks at each commit
 	uint32_t dmabuf_version; // zwp_linux_dmabuf_v1 version 1..4; 0: not offered
 	bool extra_globals;      // fake privileged globals a filtering proxy must hide
+	bool viewporter;         // wp_viewporter v1 (requests recorded, no effect)
 	bool skip_pixel_copy;    // do not copy shm contents at commit (recorder_surface_pixels
 				 // then reports sizes with data NULL)
 	size_t max_records;      // oldest records are dropped beyond this; 0: the default

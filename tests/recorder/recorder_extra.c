@@ -151,12 +151,15 @@ static void fake_bind(struct wl_client *client, void *data, uint32_t version, ui
 	wl_resource_set_dispatcher(r, noop_dispatch, NULL, NULL, NULL);
 }
 
+bool recorder_noop_global(struct recorder *rec, const struct wl_interface *iface) {
+	// The global's data is the interface; wl_global_create wants it non-const.
+	return wl_global_create(rec->display, iface, iface->version, (void *)iface, fake_bind) !=
+	       NULL;
+}
+
 bool recorder_extra_init(struct recorder *rec) {
 	for (size_t i = 0; i < sizeof(fake_globals) / sizeof(fake_globals[0]); i++) {
-		const struct wl_interface *iface = fake_globals[i];
-		// The global's data is the interface; wl_global_create wants it non-const.
-		if (wl_global_create(rec->display, iface, iface->version, (void *)iface,
-				     fake_bind) == NULL) {
+		if (!recorder_noop_global(rec, fake_globals[i])) {
 			return false;
 		}
 	}

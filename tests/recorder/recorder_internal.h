@@ -146,6 +146,10 @@ void recorder_dmabuf_finish(struct recorder *rec);
 const struct recorder_dmabuf *recorder_dmabuf_from_buffer(struct wl_resource *buffer);
 
 bool recorder_extra_init(struct recorder *rec);
+/* A global of @iface (at its highest version) whose requests are only
+ * recorded: new objects get the same treatment, fds are closed, "destroy"
+ * destroys. */
+bool recorder_noop_global(struct recorder *rec, const struct wl_interface *iface);
 
 /**
  * Makes a memfd holding @size bytes of @data. With @seal, adds
