@@ -76,6 +76,7 @@ static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
 		   const struct proto_interface *iface, uint16_t opcode,
 		   const union wayland_value *args);
 static bool append_original(struct policy_msg *msg, size_t *at);
+static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier);
 static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 				size_t *at);
 static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
@@ -198,6 +199,7 @@ void policy_finish(struct policy *p) {
 		}
 	}
 	free(p->format_table);
+	free(p->formats_shown);
 	free(p->globals);
 	*p = (struct policy){0};
 }
@@ -1343,6 +1345,14 @@ static enum policy_verdict params_create(struct policy *p, struct policy_msg *ms
 			}
 		}
 	}
+	uint32_t format = arg(msg, base + 2);
+	if (pp != NULL && p->formats_shown_count > 0 && !p->formats_shown_overflow &&
+	    !format_was_shown(p, format, pp->planes[0].modifier)) {
+		// Filtered out for the guest, or never offered by the compositor.
+		return fail(msg, err,
+			    "format 0x%08" PRIx32 " with modifier 0x%" PRIx64 " was not offered",
+			    format, pp->planes[0].modifier);
+	}
 	if (immed && msg->created != NULL) {
 		msg->created->tag = TAG_BUFFER;
 		msg->created->aux = (uint64_t)(uint32_t)height << 32 | (uint32_t)width;
@@ -1425,9 +1435,60 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
 }
 
 /* Drops the table indices of pairs the allocator cannot make. */
+/* A format/modifier pair the guest was shown (INVALID: any modifier, the
+ * format events of linux-dmabuf v1 and v2). Past the bound, the set stops
+ * growing and stops being checked. */
+static void remember_format(struct policy *p, uint32_t format, uint64_t modifier) {
+	if (p->formats_shown_count == FORMAT_TABLE_MAX_ENTRIES) {
+		p->formats_shown_overflow = true;
+		return;
+	}
+	if (p->formats_shown == NULL) {
+		p->formats_shown = calloc(FORMAT_TABLE_MAX_ENTRIES, sizeof(*p->formats_shown));
+		if (p->formats_shown == NULL) {
+			p->formats_shown_overflow = true;
+			return;
+		}
+	}
+	p->formats_shown[p->formats_shown_count++] = (struct policy_format){.format = format,
+									    .modifier = modifier};
+}
+
+/* An exact pair; or, for a format only ever announced without modifiers
+ * (v1/v2 format events), any modifier. */
+static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier) {
+	bool any = false, listed = false;
+	for (uint32_t i = 0; i < p->formats_shown_count; i++) {
+		const struct policy_format *f = &p->formats_shown[i];
+		if (f->format != format) {
+			continue;
+		}
+		if (f->modifier == modifier) {
+			return true;
+		}
+		any |= f->modifier == DRM_FORMAT_MOD_INVALID;
+		listed |= f->modifier != DRM_FORMAT_MOD_INVALID;
+	}
+	return any && !listed;
+}
+
 static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *msg,
 					   struct wire_error *err) {
-	if (p->can_allocate == NULL || p->format_table == NULL) {
+	if (p->format_table == NULL) {
+		return POLICY_PASS;
+	}
+	if (p->can_allocate == NULL) {
+		// Nothing filtered: remember what the guest sees.
+		uint32_t len = arg(msg, 0);
+		const uint8_t *data = msg->bytes + msg->args->offset[0] + 4;
+		for (uint32_t i = 0; i + 2 <= len; i += 2) {
+			uint16_t index;
+			memcpy(&index, data + i, 2);
+			if (index < p->format_table_len) {
+				remember_format(p, (uint32_t)p->format_table[2 * index],
+						p->format_table[2 * index + 1]);
+			}
+		}
 		return POLICY_PASS;
 	}
 	uint32_t len = arg(msg, 0);
@@ -1444,6 +1505,7 @@ static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *
 		uint64_t modifier = p->format_table[2 * index + 1];
 		if (p->can_allocate(p->hook_data, format, modifier)) {
 			kept[n++] = index;
+			remember_format(p, format, modifier);
 		} else {
 			p->formats_filtered++;
 		}
@@ -1466,14 +1528,16 @@ static enum policy_verdict dmabuf_event(struct policy *p, struct policy_msg *msg
 					struct wire_error *err) {
 	const struct proto_interface *iface = msg->sender->interface;
 	uint16_t op = msg->message->opcode;
-	if (iface == &proto_zwp_linux_dmabuf_v1 && p->can_allocate != NULL) {
+	if (iface == &proto_zwp_linux_dmabuf_v1) {
 		uint64_t modifier = op == PROTO_ZWP_LINUX_DMABUF_V1_EVT_MODIFIER
 					    ? (uint64_t)arg(msg, 1) << 32 | arg(msg, 2)
 					    : DRM_FORMAT_MOD_INVALID;
-		if (!p->can_allocate(p->hook_data, arg(msg, 0), modifier)) {
+		if (p->can_allocate != NULL &&
+		    !p->can_allocate(p->hook_data, arg(msg, 0), modifier)) {
 			p->formats_filtered++;
 			return POLICY_DROP;
 		}
+		remember_format(p, arg(msg, 0), modifier);
 		return POLICY_PASS;
 	}
 	if (iface == &proto_zwp_linux_dmabuf_feedback_v1) {

@@ -94,6 +94,12 @@ void policy_config_defaults(struct policy_config *cfg, const char *vm_name);
 const struct policy_global_rule *policy_config_find(const struct policy_config *cfg,
 						    const char *interface);
 
+/** A dmabuf format and modifier the guest was shown. */
+struct policy_format {
+	uint32_t format;
+	uint64_t modifier;
+};
+
 /** A global the guest was shown. */
 struct policy_global {
 	uint32_t name;
@@ -131,6 +137,10 @@ struct policy {
 	uint64_t *format_table;       // the compositor's dmabuf format table, copied
 	uint32_t format_table_len;    // entries
 	uint64_t formats_filtered;    // format/modifier pairs hidden from the guest
+	// What the guest was shown; params it creates must use one of these.
+	struct policy_format *formats_shown; // owned; FORMAT_TABLE_MAX_ENTRIES
+	uint32_t formats_shown_count;
+	bool formats_shown_overflow;
 	// Serials of recent input events on the guest's surfaces (ring).
 	uint32_t input_serials[POLICY_INPUT_SERIALS];
 	uint32_t input_serial_count, input_serial_next;

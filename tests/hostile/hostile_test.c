@@ -1428,6 +1428,74 @@ TEST(H_38_dmabuf_plane_past_buffer) {
 		       "plane 0 ends at byte 16384, past its buffer's 4096"));
 }
 
+struct format_case {
+	uint32_t format;
+	uint64_t modifier;
+	const char *name;
+	const char *needle;
+};
+
+static const struct format_case format_cases[] = {
+	{0x5a5a5a5a, 0, "H-39-dmabuf-bad-format-unknown",
+	 "format 0x5a5a5a5a with modifier 0x0 was not offered"},
+	{DRM_FORMAT_XRGB8888, 0x0100000000000099ull, "H-39-dmabuf-bad-format-modifier",
+	 "format 0x34325258 with modifier 0x100000000000099 was not offered"},
+};
+
+/* Rule 7 for buffers (v3 path): params must use a format and modifier the
+ * compositor advertised (and crossway showed); anything else ends the
+ * context instead of reaching the compositor's importer. */
+TEST_P(H_39_dmabuf_bad_format, format_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	req(&m, params, &proto_zwp_linux_buffer_params_v1, PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_ADD,
+	    (union wayland_value[]){{.u = 0},
+				    {.u = 0},
+				    {.u = 0},
+				    {.u = 256},
+				    {.u = (uint32_t)(data->modifier >> 32)},
+				    {.u = (uint32_t)data->modifier}});
+	send_with_memfd(&s, &m, 65536);
+	test_assert(roundtrip(&s.f, s.attacker));
+	m.len = 0;
+	req(&m, params, &proto_zwp_linux_buffer_params_v1,
+	    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE_IMMED,
+	    (union wayland_value[]){{.u = s.attacker->next_id},
+				    {.i = 64},
+				    {.i = 64},
+				    {.u = data->format},
+				    {.u = 0}});
+	attack(&s, data->name, &m, NULL, 0,
+	       NEEDLES("zwp_linux_buffer_params_v1#", ".create_immed(opcode 3)", data->needle));
+}
+
+/* The control: an advertised pair is created. */
+TEST(H_39_dmabuf_offered_format_passes) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	struct msg m = {0};
+	params_add(&m, params, 0, 0, 256);
+	send_with_memfd(&s, &m, 65536);
+	test_assert(roundtrip(&s.f, s.attacker));
+	mark(&s);
+	m.len = 0;
+	req(&m, params, &proto_zwp_linux_buffer_params_v1,
+	    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE_IMMED,
+	    (union wayland_value[]){{.u = s.attacker->next_id++},
+				    {.i = 64},
+				    {.i = 64},
+				    {.u = DRM_FORMAT_XRGB8888},
+				    {.u = 0}});
+	send_msg(&s.f, s.attacker, &m);
+	test_assert_msg(roundtrip(&s.f, s.attacker), "ended: %s", s.attacker->error_text);
+	test_assert_int_eq(requests_after_mark(&s, "zwp_linux_buffer_params_v1.create_immed"), 1);
+	check_healthy(&s);
+	fixture_finish(&s.f);
+}
+
 TEST(H_38_dmabuf_plane_fd_not_buffer) {
 	struct session s;
 	session_start(&s, NULL);
