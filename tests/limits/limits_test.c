@@ -844,61 +844,183 @@ TEST(clipboard_cap_host_to_guest) {
 	teardown(&f);
 }
 
+/*
+ * The guest copies @len bytes of @payload as text/plain (with focus, as
+ * rule 11 wants) and the host pastes it; returns what arrived in @got (at
+ * most @cap bytes) before the pipe closed. WRITEs go in chunks of 4096, the
+ * last one hanging up.
+ */
+static size_t guest_to_host(struct fixture *f, struct vm *vm, const char *payload, size_t len,
+			    char *got, size_t cap) {
+	uint32_t manager, seat;
+	uint32_t device = data_device(vm, &manager, &seat);
+	uint32_t source = guest_new_id(vm->g);
+	test_assert(guest_request(vm->g, manager, WL_DATA_DEVICE_MANAGER_CREATE_DATA_SOURCE,
+				  &source, 4, NULL, NULL, 0));
+	struct bytes b = {.len = 0};
+	bytes_string(&b, "text/plain");
+	test_assert(guest_request(vm->g, source, WL_DATA_SOURCE_OFFER, b.data, (uint32_t)b.len,
+				  NULL, NULL, 0));
+	uint32_t serial = guest_take_focus(vm->g, seat, TIMEOUT);
+	test_assert_msg(serial != 0, "the guest got no keyboard focus");
+	uint32_t sel[] = {source, serial};
+	test_assert(guest_request(vm->g, device, WL_DATA_DEVICE_SET_SELECTION, sel, sizeof(sel),
+				  NULL, NULL, 0));
+	test_assert(guest_roundtrip(vm->g, TIMEOUT));
+	test_assert(recorder_client_selection(f->rec) != NULL);
+	int fd = recorder_receive_selection(f->rec, "text/plain");
+	test_assert(fd >= 0);
+	int i = guest_wait_event(vm->g, source, WL_DATA_SOURCE_SEND, TIMEOUT);
+	test_assert_msg(i >= 0, "no wl_data_source.send");
+	const struct guest_event *e = &vm->g->events[i];
+	test_assert_int_eq(e->id_count, 1);
+	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_WRITE_PIPE);
+	uint32_t pipe_id = e->ids[0];
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	size_t sent = 0, n_got = 0;
+	for (int64_t end = now_ms() + 4 * TIMEOUT; now_ms() < end;) {
+		if (sent < len) {
+			uint32_t chunk = len - sent > 4096 ? 4096 : (uint32_t)(len - sent);
+			test_assert(sim_send_write(&vm->sim, pipe_id, payload + sent, chunk,
+						   sent + chunk == len));
+			sent += chunk;
+		}
+		ssize_t n = read(fd, got + n_got, cap - n_got);
+		if (n == 0) {
+			break;
+		}
+		if (n > 0) {
+			n_got += (size_t)n;
+			continue;
+		}
+		test_assert(errno == EAGAIN);
+		sim_handle_message(&vm->sim, sent < len ? 0 : 10);
+		recorder_dispatch(f->rec, 0);
+	}
+	close(fd);
+	return n_got;
+}
+
 TEST(clipboard_cap_guest_to_host) {
 	struct fixture f;
 	setup(&f, &clipboard_options, "clipboard-text-bytes = 100");
 	struct vm vm;
 	vm_start(&f, &vm, "vm-clip");
-	uint32_t manager, seat;
-	uint32_t device = data_device(&vm, &manager, &seat);
-	uint32_t source = guest_new_id(vm.g);
-	test_assert(guest_request(vm.g, manager, WL_DATA_DEVICE_MANAGER_CREATE_DATA_SOURCE, &source,
-				  4, NULL, NULL, 0));
-	struct bytes b = {.len = 0};
-	bytes_string(&b, "text/plain");
-	test_assert(guest_request(vm.g, source, WL_DATA_SOURCE_OFFER, b.data, (uint32_t)b.len, NULL,
-				  NULL, 0));
-	uint32_t serial = guest_take_focus(vm.g, seat, TIMEOUT);
-	test_assert_msg(serial != 0, "the guest got no keyboard focus");
-	uint32_t sel[] = {source, serial};
-	test_assert(guest_request(vm.g, device, WL_DATA_DEVICE_SET_SELECTION, sel, sizeof(sel),
-				  NULL, NULL, 0));
-	test_assert(guest_roundtrip(vm.g, TIMEOUT));
-	test_assert(recorder_client_selection(f.rec) != NULL);
-	int fd = recorder_receive_selection(f.rec, "text/plain");
-	test_assert(fd >= 0);
-	int i = guest_wait_event(vm.g, source, WL_DATA_SOURCE_SEND, TIMEOUT);
-	test_assert_msg(i >= 0, "no wl_data_source.send");
-	const struct guest_event *e = &vm.g->events[i];
-	test_assert_int_eq(e->id_count, 1);
-	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_WRITE_PIPE);
 	for (size_t k = 0; k < sizeof(clip_data); k++) {
 		clip_data[k] = (char)('A' + k % 26);
 	}
-	test_assert(sim_send_write(&vm.sim, e->ids[0], clip_data, sizeof(clip_data), true));
-	fcntl(fd, F_SETFL, O_NONBLOCK);
 	char got[2000];
-	size_t len = 0;
-	for (int64_t end = now_ms() + TIMEOUT; now_ms() < end;) {
-		ssize_t n = read(fd, got + len, sizeof(got) - len);
-		if (n == 0) {
-			break;
-		}
-		if (n > 0) {
-			len += (size_t)n;
-			continue;
-		}
-		test_assert(errno == EAGAIN);
-		sim_handle_message(&vm.sim, 10);
-		recorder_dispatch(f.rec, 0);
-	}
-	close(fd);
+	size_t len = guest_to_host(&f, &vm, clip_data, sizeof(clip_data), got, sizeof(got));
 	test_assert_int_eq(len, 100);
 	test_assert(memcmp(got, clip_data, 100) == 0);
 	test_assert(guest_roundtrip(vm.g, TIMEOUT));
 	char log[16384];
 	sim_read_stderr(&vm.sim, log, sizeof(log), 200);
 	test_assert_str_contains(log, "truncated at 100 bytes");
+	vm_stop(&vm);
+	teardown(&f);
+}
+
+/*
+ * H-54 clipboard-oversize: with the default policy a guest's 256 001-byte
+ * text copy reaches the host as its first 64 000 bytes, then EOF; the rest of
+ * the stream is dropped, not buffered, and the context goes on.
+ */
+TEST(H_54_clipboard_oversize) {
+	test_set_timeout(60);
+	struct fixture f;
+	setup(&f, &clipboard_options, "");
+	struct vm vm;
+	vm_start(&f, &vm, "vm-clip");
+	enum { LEN = 256001 };
+	char *payload = malloc(LEN), *got = malloc(LEN);
+	test_assert(payload != NULL && got != NULL);
+	for (size_t k = 0; k < LEN; k++) {
+		payload[k] = (char)('a' + k % 26);
+	}
+	long rss_before = vm_rss_kib(vm.sim.pid);
+	size_t len = guest_to_host(&f, &vm, payload, LEN, got, LEN);
+	test_assert_int_eq(len, CROSSWAY_DEFAULT_CLIPBOARD_TEXT_BYTES);
+	test_assert(memcmp(got, payload, len) == 0);
+	test_assert(guest_roundtrip(vm.g, TIMEOUT));
+	long rss_after = vm_rss_kib(vm.sim.pid);
+	test_note("H-54: %zu of %d bytes arrived; context VmRSS %ld -> %ld KiB", len, LEN,
+		  rss_before, rss_after);
+	char log[16384];
+	sim_read_stderr(&vm.sim, log, sizeof(log), 200);
+	test_assert_str_contains(log, "truncated at 64000 bytes");
+	free(payload);
+	free(got);
+	vm_stop(&vm);
+	teardown(&f);
+}
+
+/*
+ * H-55 pipe-stall: the host writes 1 MiB into a paste the guest asked for,
+ * and the guest never polls. crosswayd does not read the pipe for it (no
+ * buffering: its memory stays flat, the host writer simply waits); another
+ * VM is unaffected; when the guest polls again every byte arrives in order.
+ */
+TEST(H_55_pipe_stall) {
+	test_set_timeout(60);
+	struct fixture f;
+	setup(&f, &clipboard_options, "clipboard = both");
+	struct vm vm, other;
+	vm_start(&f, &vm, "vm-stall");
+	vm_start(&f, &other, "vm-other");
+	uint32_t device = data_device(&vm, NULL, NULL);
+	enum { LEN = 1 << 20 };
+	char *payload = malloc(LEN);
+	test_assert(payload != NULL);
+	for (size_t k = 0; k < LEN; k++) {
+		payload[k] = (char)(k * 7 + (k >> 12));
+	}
+	static const char mime[] = "application/octet-stream";
+	test_assert(recorder_offer_selection(f.rec, mime, payload, LEN));
+	uint32_t offer = 0;
+	for (int64_t end = now_ms() + TIMEOUT; offer == 0 && now_ms() < end;) {
+		for (uint32_t i = 0; i < vm.g->event_count && offer == 0; i++) {
+			const struct guest_event *e = &vm.g->events[i];
+			if (e->object == device && e->opcode == WL_DATA_DEVICE_SELECTION) {
+				offer = guest_event_word(e, 0);
+			}
+		}
+		if (offer == 0) {
+			test_assert(guest_poll(vm.g, TIMEOUT));
+		}
+	}
+	test_assert_msg(offer != 0, "no selection reached the guest");
+	struct bytes b = {.len = 0};
+	bytes_string(&b, mime);
+	uint32_t ids[] = {sim_next_read_pipe(&vm.sim)};
+	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
+	test_assert(guest_request(vm.g, offer, WL_DATA_OFFER_RECEIVE, b.data, (uint32_t)b.len, ids,
+				  types, 1));
+	long rss_before = vm_rss_kib(vm.sim.pid);
+	// Two seconds of the host writing and the guest not polling.
+	for (int64_t end = now_ms() + 2000; now_ms() < end;) {
+		recorder_dispatch(f.rec, 10);
+		sim_handle_message(&vm.sim, 0);
+	}
+	long rss_stalled = vm_rss_kib(vm.sim.pid);
+	test_assert_int_eq(recorder_count(f.rec, "wl_data_offer.receive"), 1);
+	test_assert_msg(recorder_transfer_count(f.rec) == 1,
+			"the host's write is not waiting (%zu transfers)",
+			recorder_transfer_count(f.rec));
+	test_assert_msg(rss_stalled - rss_before < 256, "context VmRSS grew %ld -> %ld KiB",
+			rss_before, rss_stalled);
+	expect_alive(&other); // and stops it
+	// The guest polls again: the whole megabyte, in order.
+	for (int64_t end = now_ms() + 4 * TIMEOUT; !vm.g->read_hang_up && now_ms() < end;) {
+		recorder_dispatch(f.rec, 0);
+		test_assert(guest_poll(vm.g, TIMEOUT));
+	}
+	test_assert_msg(vm.g->read_hang_up, "the transfer never ended");
+	test_note("H-55: VmRSS %ld KiB before, %ld KiB after 2 s stalled; %u bytes in %llu READs",
+		  rss_before, rss_stalled, vm.g->read_len, (unsigned long long)vm.g->reads);
+	test_assert_int_eq(vm.g->read_len, LEN);
+	test_assert(memcmp(vm.g->read_data, payload, LEN) == 0);
+	free(payload);
 	vm_stop(&vm);
 	teardown(&f);
 }
