@@ -13,8 +13,6 @@
 #include "daemon/log.h"
 #include "wire/limits.h"
 
-/* A request carries at most one fd; leave room to see (and reject) more. */
-#define BACKEND_MAX_RECV_FDS 8
 #define BACKEND_OUT_FDS 64
 
 static void update_mask(struct backend *b) {
@@ -67,63 +65,26 @@ static void close_fds(int *fds, int n) {
 	}
 }
 
-/* Reads and dispatches one packet. Returns false when nothing more should
- * be read now; *empty says the socket had nothing to read. */
-static bool read_one(struct backend *b, bool *empty) {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * BACKEND_MAX_RECV_FDS)];
-	} control;
-	struct iovec iov = {.iov_base = b->in, .iov_len = b->in_cap};
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n;
-	do {
-		n = recvmsg(b->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN) {
-			*empty = true;
-			return false;
-		}
-		if (peer_closed(errno)) {
-			fail(b, NULL);
-			return false;
-		}
-		char text[128];
-		snprintf(text, sizeof(text), "backend link: recvmsg: %s", strerror(errno));
-		fail(b, text);
-		return false;
+/* Closes the fds of packets read but not handled (the link is ending). */
+static void drop_batch(struct backend *b) {
+	for (unsigned i = b->batch_next; i < b->batch_count; i++) {
+		close_fds(b->batch[i].fds, b->batch[i].nfds);
 	}
-	int fds[BACKEND_MAX_RECV_FDS];
-	int nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			continue;
-		}
-		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < count; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (nfds < BACKEND_MAX_RECV_FDS) {
-				fds[nfds++] = fd;
-			} else {
-				close(fd);
-			}
-		}
-	}
-	if (n == 0) {
-		close_fds(fds, nfds);
+	b->batch_next = b->batch_count = 0;
+}
+
+/* Decodes and dispatches packet @i of the batch; takes its fds. Returns
+ * false when nothing more should be handled now. */
+static bool handle_packet(struct backend *b, unsigned i) {
+	struct backend_packet *pk = &b->batch[i];
+	if (pk->len == 0) {
+		close_fds(pk->fds, pk->nfds);
 		fail(b, NULL);
 		return false;
 	}
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		close_fds(fds, nfds);
-		reject(b, mh.msg_flags & MSG_TRUNC
+	if (pk->flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		close_fds(pk->fds, pk->nfds);
+		reject(b, pk->flags & MSG_TRUNC
 				  ? "backend link: packet larger than the maximum message size"
 				  : "backend link: too many fds on one packet (control data "
 				    "truncated)");
@@ -131,53 +92,137 @@ static bool read_one(struct backend *b, bool *empty) {
 	}
 	struct backend_msg msg;
 	struct wire_error err;
-	if (!backend_link_decode(b->in, (size_t)n, (size_t)nfds, b->max_message,
-				 BACKEND_LINK_TO_CROSSWAYD, &msg, &err)) {
-		close_fds(fds, nfds);
+	if (!backend_link_decode(b->in + (size_t)i * b->in_cap, pk->len, (size_t)pk->nfds,
+				 b->max_message, BACKEND_LINK_TO_CROSSWAYD, &msg, &err)) {
+		close_fds(pk->fds, pk->nfds);
 		char text[WIRE_ERROR_TEXT_MAX + 32];
 		snprintf(text, sizeof(text), "backend link: %s", err.text);
 		reject(b, text);
 		return false;
 	}
 	b->received++;
-	int fd = nfds > 0 ? fds[0] : -1;
+	int fd = pk->nfds > 0 ? pk->fds[0] : -1;
 	return b->on_message(b->data, &msg, fd) && !b->paused && !b->closed;
 }
 
-/* Wake-ups read one packet at a time before the next full drain. */
-#define BACKEND_SINGLE_WAKEUPS 16
-
-/* Reads up to @max packets, stopping early at EAGAIN. Returns how many were
- * handled and whether the socket was seen empty. */
-static int read_some(struct backend *b, int max, bool *empty) {
-	int n = 0;
-	*empty = false;
-	while (n < max && !b->paused && !b->closed) {
-		if (!read_one(b, empty)) {
-			break;
+/* Handles the packets of the current batch in order until one says stop.
+ * Returns true when the batch is used up. */
+static bool handle_batch(struct backend *b) {
+	while (b->batch_next < b->batch_count) {
+		unsigned i = b->batch_next++;
+		if (!handle_packet(b, i)) {
+			if (b->closed) {
+				drop_batch(b);
+			}
+			return b->batch_next == b->batch_count;
 		}
-		n++;
 	}
-	return n;
+	return true;
 }
 
+/*
+ * Reads up to BACKEND_RECV_BATCH packets with one recvmmsg into the batch.
+ * Returns how many (0 when the socket is empty or the link failed).
+ */
+static unsigned read_batch(struct backend *b) {
+	struct mmsghdr mm[BACKEND_RECV_BATCH];
+	struct iovec iov[BACKEND_RECV_BATCH];
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int) * BACKEND_MAX_RECV_FDS)];
+	} control[BACKEND_RECV_BATCH];
+	for (unsigned i = 0; i < BACKEND_RECV_BATCH; i++) {
+		iov[i] = (struct iovec){.iov_base = b->in + (size_t)i * b->in_cap,
+					.iov_len = b->in_cap};
+		mm[i] = (struct mmsghdr){.msg_hdr = {
+						 .msg_iov = &iov[i],
+						 .msg_iovlen = 1,
+						 .msg_control = control[i].buf,
+						 .msg_controllen = sizeof(control[i].buf),
+					 }};
+	}
+	int n;
+	do {
+		n = recvmmsg(b->fd, mm, BACKEND_RECV_BATCH, MSG_CMSG_CLOEXEC | MSG_DONTWAIT, NULL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN) {
+			return 0;
+		}
+		if (peer_closed(errno)) {
+			fail(b, NULL);
+			return 0;
+		}
+		char text[128];
+		snprintf(text, sizeof(text), "backend link: recvmmsg: %s", strerror(errno));
+		fail(b, text);
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		struct backend_packet *pk = &b->batch[i];
+		struct msghdr *mh = &mm[i].msg_hdr;
+		pk->len = mm[i].msg_len;
+		pk->flags = mh->msg_flags;
+		pk->nfds = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+				continue;
+			}
+			size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t k = 0; k < count; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+				if (pk->nfds < BACKEND_MAX_RECV_FDS) {
+					pk->fds[pk->nfds++] = fd;
+				} else {
+					close(fd);
+				}
+			}
+		}
+		if (pk->len == 0) {
+			// EOF: whatever follows cannot exist; stop at this packet.
+			n = i + 1;
+			break;
+		}
+	}
+	b->batch_next = 0;
+	b->batch_count = (unsigned)n;
+	return (unsigned)n;
+}
+
+/* Packets handled per wake-up at most, so one busy side cannot starve the
+ * other; the epoll source is level-triggered, so the rest wakes us again. */
+#define BACKEND_MAX_PER_WAKEUP 256
+
 void backend_dispatch(struct backend *b) {
-	// Bounded per wake-up so one busy side cannot starve the other. The
-	// epoll source is level-triggered: whatever is left wakes us again.
-	// A guest that sends one packet at a time (a SEND, then a POLL) would
-	// cost a recvmsg that finds nothing after every packet, so after a
-	// wake-up that found exactly one packet the next ones read a single
-	// packet and return; a full drain now and then (or a burst) switches
-	// back to reading until EAGAIN.
-	bool empty;
-	if (b->single && b->singles < BACKEND_SINGLE_WAKEUPS) {
-		b->singles++;
-		read_some(b, 1, &empty);
+	// Packets read before a pause come first.
+	if (!handle_batch(b)) {
 		return;
 	}
-	int n = read_some(b, 256, &empty);
-	b->single = empty && n == 1;
-	b->singles = 0;
+	// One recvmmsg takes everything queued (up to a batch): packets that
+	// arrive together (a POLL and its fence) cost one system call, and a
+	// short batch means the socket is empty, with no extra call to learn
+	// that it is.
+	unsigned handled = 0;
+	while (!b->paused && !b->closed && handled < BACKEND_MAX_PER_WAKEUP) {
+		unsigned n = read_batch(b);
+		if (n == 0 || !handle_batch(b)) {
+			return;
+		}
+		handled += n;
+		if (n < BACKEND_RECV_BATCH) {
+			return;
+		}
+	}
+}
+
+/* After a resume, packets read before the pause must not wait for new ones. */
+static void resume_idle(void *data) {
+	struct backend *b = data;
+	b->idle = NULL;
+	if (!b->paused && !b->closed) {
+		backend_dispatch(b);
+	}
 }
 
 static int handle_event(int fd, uint32_t mask, void *data) {
@@ -191,8 +236,7 @@ static int handle_event(int fd, uint32_t mask, void *data) {
 		backend_dispatch(b);
 	} else if (mask & (WL_EVENT_HANGUP | WL_EVENT_ERROR)) {
 		// Read what is left first: a SHUTDOWN may precede the hang-up.
-		bool empty;
-		read_some(b, 256, &empty);
+		backend_dispatch(b);
 		fail(b, NULL);
 	}
 	return 0;
@@ -203,7 +247,9 @@ bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_
 	*b = (struct backend){.fd = fd};
 	b->max_message = max_message;
 	b->in_cap = max_message;
-	b->in = malloc(b->in_cap);
+	// Untouched pages of the batch buffer cost no memory.
+	b->in = malloc(b->in_cap * BACKEND_RECV_BATCH);
+	b->loop = loop;
 	b->on_message = on_message;
 	b->on_closed = on_closed;
 	b->data = data;
@@ -227,6 +273,11 @@ void backend_finish(struct backend *b) {
 		wl_event_source_remove(b->source);
 		b->source = NULL;
 	}
+	if (b->idle) {
+		wl_event_source_remove(b->idle);
+		b->idle = NULL;
+	}
+	drop_batch(b);
 	fd_close(&b->fd);
 	free(b->in);
 	b->in = NULL;
@@ -256,33 +307,52 @@ bool backend_commit(struct backend *b, size_t n, int fd) {
 	return true;
 }
 
+/* Packets handed to the kernel per sendmmsg (a record and its fence, or a
+ * burst of them, leave in one system call). */
+#define BACKEND_SEND_BATCH 16
+
 bool backend_flush(struct backend *b) {
 	while (b->out.len > 0 && !b->closed) {
-		const uint8_t *pkt = byte_queue_data(&b->out);
-		uint32_t size;
-		memcpy(&size, pkt + 4, 4);
-		bool with_fd = b->out_fds.len > 0 &&
-			       fd_queue_peek(&b->out_fds, 0)->pos == b->out.start;
+		struct mmsghdr mm[BACKEND_SEND_BATCH];
+		struct iovec iov[BACKEND_SEND_BATCH];
 		union {
 			struct cmsghdr hdr;
 			char buf[CMSG_SPACE(sizeof(int))];
-		} control;
-		struct iovec iov = {.iov_base = (void *)pkt, .iov_len = size};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		if (with_fd) {
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = sizeof(control.buf);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			int fd = fd_queue_peek(&b->out_fds, 0)->fd;
-			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		} control[BACKEND_SEND_BATCH];
+		bool with_fd[BACKEND_SEND_BATCH];
+		uint32_t sizes[BACKEND_SEND_BATCH];
+		unsigned count = 0, fds_used = 0;
+		size_t at = 0;
+		const uint8_t *data = byte_queue_data(&b->out);
+		while (count < BACKEND_SEND_BATCH && at < b->out.len) {
+			uint32_t size;
+			memcpy(&size, data + at + 4, 4);
+			uint64_t pos = b->out.start + at;
+			with_fd[count] = b->out_fds.len > fds_used &&
+					 fd_queue_peek(&b->out_fds, fds_used)->pos == pos;
+			iov[count] = (struct iovec){.iov_base = (void *)(data + at),
+						    .iov_len = size};
+			mm[count] = (struct mmsghdr){
+				.msg_hdr = {.msg_iov = &iov[count], .msg_iovlen = 1}};
+			if (with_fd[count]) {
+				struct msghdr *mh = &mm[count].msg_hdr;
+				memset(&control[count], 0, sizeof(control[count]));
+				mh->msg_control = control[count].buf;
+				mh->msg_controllen = sizeof(control[count].buf);
+				struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+				c->cmsg_level = SOL_SOCKET;
+				c->cmsg_type = SCM_RIGHTS;
+				c->cmsg_len = CMSG_LEN(sizeof(int));
+				int fd = fd_queue_peek(&b->out_fds, fds_used)->fd;
+				memcpy(CMSG_DATA(c), &fd, sizeof(int));
+				fds_used++;
+			}
+			sizes[count++] = size;
+			at += size;
 		}
-		ssize_t n;
+		int n;
 		do {
-			n = sendmsg(b->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = sendmmsg(b->fd, mm, count, MSG_NOSIGNAL | MSG_DONTWAIT);
 		} while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			if (errno == EAGAIN) {
@@ -297,14 +367,20 @@ bool backend_flush(struct backend *b) {
 				return false;
 			}
 			char text[128];
-			snprintf(text, sizeof(text), "backend link: sendmsg: %s", strerror(errno));
+			snprintf(text, sizeof(text), "backend link: sendmmsg: %s", strerror(errno));
 			fail(b, text);
 			return false;
 		}
-		if (with_fd) {
-			fd_queue_drop(&b->out_fds);
+		// Datagram-like packets: each one went whole or not at all.
+		for (int i = 0; i < n; i++) {
+			if (with_fd[i]) {
+				fd_queue_drop(&b->out_fds);
+			}
+			byte_queue_consume(&b->out, sizes[i]);
 		}
-		byte_queue_consume(&b->out, size);
+		if ((unsigned)n < count) {
+			continue; // the socket filled up mid-batch: EAGAIN next time
+		}
 	}
 	if (b->want_write) {
 		b->want_write = false;
@@ -331,6 +407,9 @@ void backend_set_paused(struct backend *b, bool paused) {
 	}
 	b->paused = paused;
 	update_mask(b);
+	if (!paused && b->batch_next < b->batch_count && b->idle == NULL && b->loop != NULL) {
+		b->idle = wl_event_loop_add_idle(b->loop, resume_idle, b);
+	}
 }
 
 bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello) {

@@ -34,10 +34,15 @@ typedef bool (*backend_message_func_t)(void *data, const struct backend_msg *msg
  */
 typedef void (*backend_closed_func_t)(void *data, const char *error, bool can_send);
 
+/* Packets one recvmmsg takes; fds a packet may bring (one is valid; the
+ * rest are read to be refused). */
+#define BACKEND_RECV_BATCH 4
+#define BACKEND_MAX_RECV_FDS 8
+
 struct backend {
 	int fd; // owned
 	struct wl_event_source *source;
-	uint8_t *in; // receive buffer of in_cap bytes, owned
+	uint8_t *in; // receive buffers, BACKEND_RECV_BATCH of in_cap bytes, owned
 	size_t in_cap;
 	uint32_t max_message;
 	struct byte_queue out;   // queued packets, back to back
@@ -50,11 +55,17 @@ struct backend {
 	backend_closed_func_t on_closed;
 	void *data;
 	uint64_t received; // messages handled (for tests and logs)
-	// Reading one packet per wake-up saves the recvmsg that only says
-	// EAGAIN when packets come one at a time (a POLL, a SEND): see
-	// backend_dispatch.
-	bool single;
-	uint32_t singles; // wake-ups read in single mode since the last drain
+	// Packets of the last recvmmsg, handled in order; those after a pause
+	// wait here (with their fds) until the resume.
+	struct backend_packet {
+		size_t len;
+		int flags; // msg_flags: MSG_TRUNC, MSG_CTRUNC
+		int fds[BACKEND_MAX_RECV_FDS];
+		int nfds;
+	} batch[BACKEND_RECV_BATCH];
+	unsigned batch_next, batch_count;
+	struct wl_event_loop *loop;
+	struct wl_event_source *idle; // handles the waiting packets after a resume
 };
 
 /**
@@ -85,9 +96,9 @@ void backend_flush_blocking(struct backend *b, int timeout_ms);
 void backend_set_paused(struct backend *b, bool paused);
 
 /**
- * Reads and dispatches pending packets now: up to 256, or a single one when
- * the guest has lately been sending one packet per wake-up. Whatever is left
- * wakes the loop again.
+ * Handles packets read before a pause, then reads and dispatches what is
+ * pending, a recvmmsg batch at a time, up to 256. Whatever is left wakes the
+ * loop again.
  */
 void backend_dispatch(struct backend *b);
 
