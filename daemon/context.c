@@ -316,7 +316,7 @@ static bool emit_ring_write(struct context *ctx, const struct ring *ring, const 
 	size_t cap = sizeof(struct crossway_backend_ring_write) + len + 8;
 	uint8_t *out = backend_reserve(&ctx->backend, cap);
 	if (out == NULL) {
-		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue overflow");
+		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue %s", byte_queue_why());
 		return false;
 	}
 	size_t n = backend_link_encode_ring_write(out, cap, ring->resource_id, 0, bytes, len);
@@ -327,7 +327,7 @@ static void emit_fence_done(struct context *ctx, uint64_t fence_id, uint32_t rin
 	size_t cap = sizeof(struct crossway_backend_fence_done);
 	uint8_t *out = backend_reserve(&ctx->backend, cap);
 	if (out == NULL) {
-		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue overflow");
+		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue %s", byte_queue_why());
 		return;
 	}
 	backend_commit(&ctx->backend, backend_link_encode_fence_done(out, cap, fence_id, ring_idx),
@@ -340,7 +340,7 @@ static void emit_blob_reply(struct context *ctx, uint32_t serial,
 	uint8_t *out = backend_reserve(&ctx->backend, cap);
 	if (out == NULL) {
 		fd_close(&fd);
-		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue overflow");
+		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue %s", byte_queue_why());
 		return;
 	}
 	backend_commit(&ctx->backend, backend_link_encode_blob_reply(out, cap, serial, reply), fd);
@@ -391,8 +391,14 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t
 	}
 	it->pipe = pipes_add_write(&ctx->pipes, it->id, fd, cap);
 	if (it->pipe == NULL) {
+		int why = errno;
 		items_remove(&ctx->items, it);
-		fail(ctx, CONTEXT_EXIT_ERROR, "pipe limit (%" PRIu32 ") reached", ctx->pipes.max);
+		if (why == ENOMEM) {
+			fail(ctx, CONTEXT_EXIT_ERROR, "out of memory for a pipe");
+		} else {
+			fail(ctx, CONTEXT_EXIT_ERROR, "pipe limit (%" PRIu32 ") reached",
+			     ctx->pipes.max);
+		}
 		return false;
 	}
 	*type = CROSS_DOMAIN_ID_TYPE_WRITE_PIPE;
@@ -555,7 +561,10 @@ static void comp_input(void *data) {
 	}
 	struct wire_error err;
 	if (!forward_host_input(&ctx->fw, &err)) {
-		fail(ctx, CONTEXT_EXIT_COMPOSITOR, "%s", err.text);
+		// A bad event is the compositor's fault; running out of memory
+		// while handling a good one is not.
+		bool oom = strstr(err.text, "out of memory") != NULL;
+		fail(ctx, oom ? CONTEXT_EXIT_ERROR : CONTEXT_EXIT_COMPOSITOR, "%s", err.text);
 		return;
 	}
 	deliver(ctx);
@@ -565,6 +574,10 @@ static void comp_input(void *data) {
 static void comp_closed(void *data, const char *error) {
 	struct context *ctx = data;
 	if (ctx->done || ctx->ending) {
+		return;
+	}
+	if (error != NULL && strstr(error, "out of memory") != NULL) {
+		fail(ctx, CONTEXT_EXIT_ERROR, "compositor input: %s", error);
 		return;
 	}
 	ctx->comp_eof = true;
@@ -907,7 +920,7 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	size_t cap = sizeof(struct crossway_backend_hello_reply);
 	uint8_t *out = backend_reserve(&ctx->backend, cap);
 	if (out == NULL) {
-		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue overflow");
+		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue %s", byte_queue_why());
 		return;
 	}
 	backend_commit(&ctx->backend,

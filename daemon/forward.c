@@ -165,7 +165,7 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 	struct compositor *comp = fw->comp;
 	uint8_t *dst = byte_queue_reserve(&comp->out, hdr->size + REWRITE_SLACK);
 	if (dst == NULL) {
-		return wire_error_set(err, "compositor queue overflow");
+		return wire_error_set(err, "compositor queue %s", byte_queue_why());
 	}
 	memcpy(dst, src, hdr->size);
 	struct object *created;
@@ -256,12 +256,12 @@ bool forward_guest_bytes(struct forward *fw, const uint8_t *data, size_t len,
 		}
 		if ((size_t)used < len &&
 		    !byte_queue_append(&fw->guest_in, data + used, len - (size_t)used)) {
-			return wire_error_set(err, "guest input queue overflow");
+			return wire_error_set(err, "guest input queue %s", byte_queue_why());
 		}
 		return true;
 	}
 	if (!byte_queue_append(&fw->guest_in, data, len)) {
-		return wire_error_set(err, "guest input queue overflow");
+		return wire_error_set(err, "guest input queue %s", byte_queue_why());
 	}
 	ssize_t used = guest_messages(fw, byte_queue_data(&fw->guest_in), fw->guest_in.len, err);
 	if (used < 0) {
@@ -331,7 +331,7 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	}
 	uint8_t *dst = byte_queue_reserve(&fw->guest_out, hdr->size + REWRITE_SLACK);
 	if (dst == NULL) {
-		return wire_error_set(err, "guest queue overflow");
+		return wire_error_set(err, "guest queue %s", byte_queue_why());
 	}
 	memcpy(dst, src, hdr->size);
 	struct object *created;

@@ -116,7 +116,7 @@ bool pipes_add_read(struct pipes *p, uint32_t id, int *write_end, struct wire_er
 		fd_close(&rp->fd);
 		fd_close(&fds[1]);
 		free(rp);
-		return wire_error_set(err, "cannot watch a pipe");
+		return wire_error_set(err, "out of memory to watch a pipe");
 	}
 	wl_list_insert(p->reads.prev, &rp->link);
 	p->count++;
@@ -276,12 +276,14 @@ static int write_stalled(void *data) {
 struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd, uint64_t cap) {
 	if (p->count >= p->max) {
 		fd_close(&fd);
+		errno = EMFILE;
 		return NULL;
 	}
 	struct write_pipe *wp = calloc(1, sizeof(*wp));
 	if (wp == NULL || !fd_set_nonblock(fd)) {
 		free(wp);
 		fd_close(&fd);
+		errno = ENOMEM;
 		return NULL;
 	}
 	wp->owner = p;
@@ -296,6 +298,7 @@ struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd, ui
 	p->count++;
 	if (wp->source == NULL || wp->stall_timer == NULL) {
 		destroy_write(p, wp);
+		errno = ENOMEM; // libwayland's event sources fail only for memory
 		return NULL;
 	}
 	return wp;

@@ -104,7 +104,8 @@ struct read_pipe *pipes_next_ready(struct pipes *p);
  */
 ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up);
 
-/** Wraps a compositor write end (@fd taken, even on failure). NULL when full.
+/** Wraps a compositor write end (@fd taken, even on failure). NULL with
+ * errno EMFILE at the pipe limit, ENOMEM when memory ran out.
  * @cap: bytes the transfer may carry (0: the default cap). */
 struct write_pipe *pipes_add_write(struct pipes *p, uint32_t item_id, int fd, uint64_t cap);
 

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ void byte_queue_finish(struct byte_queue *q) {
 
 uint8_t *byte_queue_reserve(struct byte_queue *q, size_t n) {
 	if (n > q->max - q->len) {
+		errno = ENOBUFS;
 		return NULL;
 	}
 	// (An empty, never-used queue has no buffer yet: allocate one below.)
@@ -38,6 +40,7 @@ uint8_t *byte_queue_reserve(struct byte_queue *q, size_t n) {
 	}
 	uint8_t *p = realloc(q->data, cap);
 	if (p == NULL) {
+		errno = ENOMEM; // byte_queue_why() tells the two failures apart
 		return NULL;
 	}
 	q->data = p;

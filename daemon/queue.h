@@ -13,6 +13,7 @@
 #ifndef CROSSWAY_DAEMON_QUEUE_H
 #define CROSSWAY_DAEMON_QUEUE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,15 @@ static inline uint64_t byte_queue_end(const struct byte_queue *q) {
  */
 uint8_t *byte_queue_reserve(struct byte_queue *q, size_t n);
 void byte_queue_commit(struct byte_queue *q, size_t n);
+
+/**
+ * Why the byte_queue_reserve or byte_queue_append just made failed: "out of
+ * memory" (errno ENOMEM) or "overflow" (the hard cap, errno ENOBUFS). Read it
+ * before anything else can change errno.
+ */
+static inline const char *byte_queue_why(void) {
+	return errno == ENOMEM ? "out of memory" : "overflow";
+}
 
 /** Copies @n bytes in. Returns false (and queues nothing) when they do not fit. */
 bool byte_queue_append(struct byte_queue *q, const void *p, size_t n);

@@ -17,7 +17,7 @@ enum sock_result sock_recv(int fd, struct byte_queue *in, struct fd_queue *fds, 
 	*why = NULL;
 	uint8_t *dst = byte_queue_reserve(in, chunk);
 	if (dst == NULL) {
-		*why = "input queue full";
+		*why = errno == ENOMEM ? "out of memory" : "input queue full";
 		return SOCK_ERROR;
 	}
 	union {

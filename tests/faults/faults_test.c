@@ -4,6 +4,7 @@
  * (tests/common/guest), and the recording compositor either in this process
  * or as a crossway-recorder process (for the cases that stop or kill it).
  * Time bounds are measured from the fault to the observed outcome.
+ * F-08 (allocation failure) has its own runner: alloc_failure_test.c.
  */
 /* _GNU_SOURCE: prctl's PR_SET_CHILD_SUBREAPER. */
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/common/guest.h"
@@ -1048,5 +1050,403 @@ TEST_P(f10_interrupted_and_short_io, f10_seeds) {
 		  eagain, shorts);
 	test_assert_msg(eintr > 0 && eagain > 0 && shorts > 0, "too few faults to prove anything");
 	guest_finish(&g);
+	ext_recorder_stop(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* F-15: 64 contexts at once, one hostile                             */
+
+/*
+ * 64 crosswayd contexts, each with its own backend link, draw frames on one
+ * compositor (crossway-recorder --fast: buffers released and frame
+ * callbacks done at each commit) at 60 Hz: attach, damage_buffer, frame,
+ * commit, and the time until wl_callback.done comes back in a RECEIVE. One
+ * test process drives them all from one poll loop, so the latency includes
+ * its own turn-around, the same in every phase. After a baseline, one
+ * context floods 8 MiB of requests and then attaches a buffer that does not
+ * exist: it must end with an ERROR naming the object, interface and opcode,
+ * while the others draw every frame with no ERROR and SHUTDOWN cleanly.
+ * The p99 latencies before and after are reported, not asserted (no timing
+ * bounds on a shared CI machine), next to how much p99 moves between the
+ * two halves of the baseline, where nothing happens.
+ */
+#define F15_CONTEXTS 64
+#define F15_HOSTILE 41       // which one turns hostile
+#define F15_SIZE 32          // pixels: a 32x32 XRGB8888 shm buffer each
+#define F15_FRAME_US 16667   // frames paced at 60 Hz
+#define F15_WARMUP_US 500000 // before the baseline
+#define F15_PHASE_US 3000000 // baseline, then after the hostile one starts
+#define F15_FLOOD_BYTES (8u << 20)
+#define F15_MAX_SAMPLES 512 // per context and phase (180 at 60 Hz)
+#define F15_BOGUS_BUFFER 0xdead
+#define F15_DRM_XRGB8888 0x34325258u // 'XR24'
+#define F15_SHM_XRGB8888 1
+/* More wl_* and xdg_* opcodes. */
+#define WL_SURFACE_ATTACH 1
+#define WL_SURFACE_FRAME 3
+#define WL_SURFACE_COMMIT 6
+#define WL_SURFACE_DAMAGE_BUFFER 9
+#define WL_SHM_CREATE_POOL 0
+#define WL_SHM_POOL_CREATE_BUFFER 0
+#define WL_SHM_POOL_DESTROY 1
+#define XDG_SURFACE_CONFIGURE 0
+#define WL_CALLBACK_DONE 0
+
+struct f15_ctx {
+	struct sim sim;
+	uint32_t next_id; // the guest's next object id
+	uint32_t surface, buffer;
+	uint32_t callback;     // the frame callback waited for, 0: none
+	int64_t commit_us;     // when that frame was sent
+	int64_t next_frame_us; // when to send the next one
+	uint64_t records_seen; // channel records handled
+	uint8_t partial[4096]; // event bytes not yet a whole message
+	uint32_t partial_len;
+	uint32_t frames_sent, frames_done;
+	// Frame latencies: [0] baseline, [1] after the hostile one started,
+	// [2] those of [1] done while it was still alive.
+	double lat_us[3][F15_MAX_SAMPLES];
+	uint32_t lat_n[3];
+	bool eof; // the empty RECEIVE that ends the stream came
+	// The hostile one.
+	bool hostile;
+	bool attacking;   // it has stopped polling and floods
+	uint32_t flooded; // bytes of requests sent so far
+	bool garbage_sent;
+};
+
+static int64_t f15_now_us(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A context with an xdg_toplevel and a shm buffer from a blob, set up with
+ * the synchronous helpers (@g is scratch space). */
+static void f15_setup(struct f15_ctx *c, struct guest *g, const char *display, int i) {
+	char vm[32];
+	snprintf(vm, sizeof(vm), "vm-f15-%02d", i);
+	faults_spawn(&c->sim, &(struct faults_spawn){.display = display});
+	test_assert_msg(sim_hello(&c->sim, vm), "%s: no HELLO_REPLY", vm);
+	test_assert_msg(sim_init(&c->sim, 20, TIMEOUT), "%s: INIT failed: %s", vm,
+			c->sim.error_text);
+	guest_init(g, &c->sim);
+	test_assert_msg(guest_registry(g, TIMEOUT), "%s: no registry", vm);
+	uint32_t compositor = guest_bind(g, "wl_compositor", 4);
+	uint32_t shm = guest_bind(g, "wl_shm", 1);
+	uint32_t wm_base = guest_bind(g, "xdg_wm_base", 1);
+	test_assert(compositor != 0 && shm != 0 && wm_base != 0);
+	c->surface = guest_new_id(g);
+	uint32_t xs[2] = {guest_new_id(g), c->surface};
+	uint32_t toplevel = guest_new_id(g);
+	test_assert(guest_request(g, compositor, WL_COMPOSITOR_CREATE_SURFACE, &c->surface, 4, NULL,
+				  NULL, 0));
+	test_assert(guest_request(g, wm_base, XDG_WM_BASE_GET_XDG_SURFACE, xs, 8, NULL, NULL, 0));
+	test_assert(guest_request(g, xs[0], XDG_SURFACE_GET_TOPLEVEL, &toplevel, 4, NULL, NULL, 0));
+	test_assert(guest_request(g, c->surface, WL_SURFACE_COMMIT, NULL, 0, NULL, NULL, 0));
+	int k = guest_wait_event(g, xs[0], XDG_SURFACE_CONFIGURE, TIMEOUT);
+	test_assert_msg(k >= 0, "%s: no configure", vm);
+	uint32_t serial = guest_event_word(&g->events[k], 0);
+	test_assert(guest_request(g, xs[0], XDG_SURFACE_ACK_CONFIGURE, &serial, 4, NULL, NULL, 0));
+	struct cross_domain_image_requirements req;
+	test_assert(sim_image_requirements(&c->sim, F15_SIZE, F15_SIZE, F15_DRM_XRGB8888, &req,
+					   TIMEOUT));
+	uint32_t resource;
+	int fd = sim_create_blob(&c->sim, req.blob_id, req.size, &resource, NULL, TIMEOUT);
+	test_assert_msg(fd >= 0, "%s: CREATE_BLOB failed", vm);
+	close(fd);
+	uint32_t pool = guest_new_id(g);
+	uint32_t create_pool[2] = {pool, (uint32_t)req.size};
+	uint32_t ids[1] = {resource}, types[1] = {CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB};
+	test_assert(guest_request(g, shm, WL_SHM_CREATE_POOL, create_pool, 8, ids, types, 1));
+	c->buffer = guest_new_id(g);
+	uint32_t create_buffer[6] = {c->buffer, req.offsets[0], F15_SIZE,
+				     F15_SIZE,  req.strides[0], F15_SHM_XRGB8888};
+	test_assert(guest_request(g, pool, WL_SHM_POOL_CREATE_BUFFER, create_buffer, 24, NULL, NULL,
+				  0));
+	test_assert(guest_request(g, pool, WL_SHM_POOL_DESTROY, NULL, 0, NULL, NULL, 0));
+	test_assert_msg(guest_roundtrip(g, TIMEOUT), "%s: no round trip", vm);
+	c->next_id = g->next_id;
+	guest_finish(g);
+	c->records_seen = c->sim.channel_records;
+}
+
+/* attach + damage_buffer + frame + commit, in one SEND. */
+static void f15_send_frame(struct f15_ctx *c, int64_t now) {
+	uint8_t msg[64];
+	uint32_t len = 0;
+	uint32_t attach[3] = {c->buffer, 0, 0};
+	uint32_t damage[4] = {0, 0, F15_SIZE, F15_SIZE};
+	c->callback = c->next_id++;
+	len += faults_msg(msg + len, c->surface, WL_SURFACE_ATTACH, attach, 3);
+	len += faults_msg(msg + len, c->surface, WL_SURFACE_DAMAGE_BUFFER, damage, 4);
+	len += faults_msg(msg + len, c->surface, WL_SURFACE_FRAME, &c->callback, 1);
+	len += faults_msg(msg + len, c->surface, WL_SURFACE_COMMIT, NULL, 0);
+	test_assert_msg(sim_send_wayland(&c->sim, msg, len, NULL, NULL, 0), "link broken: %s",
+			c->sim.error_text);
+	c->commit_us = now;
+	c->next_frame_us = now + F15_FRAME_US;
+	c->frames_sent++;
+}
+
+/* Files the events of the channel record just written; true if the frame
+ * callback was done. */
+static bool f15_read_record(struct f15_ctx *c) {
+	struct cross_domain_record rec;
+	struct wire_error err;
+	test_assert_msg(cross_domain_decode_record(c->sim.channel.mem, c->sim.channel.size,
+						   c->sim.layout, &rec, &err),
+			"bad record: %s", err.text);
+	test_assert(rec.cmd == CROSS_DOMAIN_CMD_RECEIVE);
+	c->eof = rec.data_size == 0 && rec.num_identifiers == 0;
+	test_assert_msg(c->partial_len + rec.data_size <= sizeof(c->partial), "event overflow");
+	memcpy(c->partial + c->partial_len, rec.data, rec.data_size);
+	c->partial_len += rec.data_size;
+	bool done = false;
+	uint32_t pos = 0;
+	while (c->partial_len - pos >= 8) {
+		uint32_t head[2];
+		memcpy(head, c->partial + pos, 8);
+		uint32_t size = head[1] >> 16;
+		test_assert(size >= 8);
+		if (size > c->partial_len - pos) {
+			break;
+		}
+		done = done || (c->callback != 0 && head[0] == c->callback &&
+				(head[1] & 0xffff) == WL_CALLBACK_DONE);
+		pos += size;
+	}
+	memmove(c->partial, c->partial + pos, c->partial_len - pos);
+	c->partial_len -= pos;
+	return done;
+}
+
+/* Handles what came on @c's link; a channel record is answered with a new
+ * poll, so each context always has one pending, as a guest proxy has (the
+ * hostile one stops polling when it attacks: its link may be full). */
+static void f15_service(struct f15_ctx *c, int64_t t_base, int64_t t_hostile, bool hostile_alive) {
+	while (!c->sim.closed && sim_handle_message(&c->sim, 0) == 1) {
+	}
+	if (c->sim.channel_records == c->records_seen || c->sim.have_error) {
+		return;
+	}
+	c->records_seen = c->sim.channel_records;
+	if (f15_read_record(c)) {
+		int64_t now = f15_now_us();
+		int phase = c->commit_us >= t_hostile ? 1 : c->commit_us >= t_base ? 0 : -1;
+		if (phase >= 0 && c->lat_n[phase] < F15_MAX_SAMPLES) {
+			c->lat_us[phase][c->lat_n[phase]++] = (double)(now - c->commit_us);
+		}
+		if (phase == 1 && hostile_alive && c->lat_n[2] < F15_MAX_SAMPLES) {
+			c->lat_us[2][c->lat_n[2]++] = (double)(now - c->commit_us);
+		}
+		c->callback = 0;
+		c->frames_done++;
+	}
+	if (!c->eof && !c->attacking) {
+		faults_issue_poll(&c->sim);
+	}
+}
+
+/* The hostile one: floods requests without blocking anyone, then sends a
+ * wl_surface.attach of an object that does not exist. */
+static void f15_attack(struct f15_ctx *c) {
+	uint8_t chunk[CROSS_DOMAIN_MAX_SEND_RECV_SIZE / 24 * 24];
+	while (c->flooded < F15_FLOOD_BYTES) {
+		uint32_t len = 0;
+		uint32_t damage[4] = {0, 0, 1, 1};
+		while (len + 24 <= sizeof(chunk)) {
+			len += faults_msg(chunk + len, c->surface, WL_SURFACE_DAMAGE_BUFFER, damage,
+					  4);
+		}
+		if (!sim_send_wayland(&c->sim, chunk, len, NULL, NULL, 0)) {
+			test_assert_msg(errno == EAGAIN, "hostile link: %s", strerror(errno));
+			return; // back-pressured: go on with the others
+		}
+		c->flooded += len;
+	}
+	if (!c->garbage_sent) {
+		uint8_t msg[20];
+		uint32_t attach[3] = {F15_BOGUS_BUFFER, 0, 0};
+		uint32_t len = faults_msg(msg, c->surface, WL_SURFACE_ATTACH, attach, 3);
+		if (sim_send_wayland(&c->sim, msg, len, NULL, NULL, 0)) {
+			c->garbage_sent = true;
+		}
+	}
+}
+
+static int f15_compare(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The @p quantile (0..1) of @n samples (sorted in place); 0 if none. */
+static double f15_quantile(double *v, size_t n, double p) {
+	if (n == 0) {
+		return 0;
+	}
+	qsort(v, n, sizeof(*v), f15_compare);
+	size_t k = (size_t)(p * (double)n + 0.999999);
+	return v[k > 0 ? k - 1 : 0];
+}
+
+TEST(f15_64_contexts_one_hostile) {
+	test_set_timeout(90);
+	struct ext_recorder r;
+	const char *fast[] = {"--fast", NULL};
+	ext_recorder_start(&r, "f15", fast, false);
+	struct f15_ctx *ctxs = calloc(F15_CONTEXTS, sizeof(*ctxs));
+	struct guest *g = calloc(1, sizeof(*g));
+	test_assert(ctxs != NULL && g != NULL);
+	int64_t t_setup = faults_now_ms();
+	for (int i = 0; i < F15_CONTEXTS; i++) {
+		f15_setup(&ctxs[i], g, r.name, i);
+	}
+	free(g);
+	test_note("F-15: %d contexts set up in %lld ms", F15_CONTEXTS,
+		  (long long)(faults_now_ms() - t_setup));
+	struct f15_ctx *hostile = &ctxs[F15_HOSTILE];
+	hostile->hostile = true;
+	int64_t start = f15_now_us();
+	int64_t t_base = start + F15_WARMUP_US;
+	int64_t t_hostile = t_base + F15_PHASE_US;
+	int64_t t_end = t_hostile + F15_PHASE_US;
+	struct pollfd pfds[F15_CONTEXTS];
+	for (int i = 0; i < F15_CONTEXTS; i++) {
+		// Spread the first frames over one period.
+		ctxs[i].next_frame_us = start + F15_FRAME_US * i / F15_CONTEXTS;
+		faults_issue_poll(&ctxs[i].sim);
+	}
+	test_assert(fcntl(hostile->sim.fd, F_SETFL, O_NONBLOCK) == 0);
+	int64_t t_error = 0;
+	for (;;) {
+		int64_t now = f15_now_us();
+		bool pending = false;
+		int64_t wake = now + 100000;
+		for (int i = 0; i < F15_CONTEXTS; i++) {
+			struct f15_ctx *c = &ctxs[i];
+			pfds[i] = (struct pollfd){.fd = c->sim.closed ? -1 : c->sim.fd,
+						  .events = POLLIN};
+			if (c->hostile && now >= t_hostile) {
+				c->attacking = true;
+				if (!c->sim.have_error && !c->sim.closed) {
+					f15_attack(c);
+					if (c->flooded < F15_FLOOD_BYTES || !c->garbage_sent) {
+						pfds[i].events |= POLLOUT;
+					}
+				}
+				continue;
+			}
+			if (c->callback == 0 && now < t_end && now >= c->next_frame_us) {
+				f15_send_frame(c, now);
+			}
+			pending = pending || c->callback != 0;
+			if (c->callback == 0 && now < t_end && c->next_frame_us < wake) {
+				wake = c->next_frame_us;
+			}
+		}
+		bool hostile_done = hostile->sim.have_error && hostile->sim.closed;
+		if (now >= t_end && !pending && hostile_done) {
+			break;
+		}
+		test_assert_msg(now < t_end + 10000000, "stuck: frames pending %d, hostile done %d",
+				pending, hostile_done);
+		int timeout = (int)((wake - now + 999) / 1000);
+		poll(pfds, F15_CONTEXTS, timeout > 0 ? timeout : 0);
+		for (int i = 0; i < F15_CONTEXTS; i++) {
+			struct f15_ctx *c = &ctxs[i];
+			if (pfds[i].revents == 0) {
+				continue;
+			}
+			f15_service(c, t_base, t_hostile, !hostile->sim.have_error);
+			if (c->hostile && c->sim.have_error && t_error == 0) {
+				t_error = f15_now_us();
+			}
+			test_assert_msg(c->hostile || (!c->sim.have_error && !c->eof),
+					"context %d ended: %s", i, c->sim.error_text);
+		}
+	}
+	// The hostile one: an ERROR naming object, interface and opcode, and
+	// a non-zero exit.
+	int status = faults_wait_pid(hostile->sim.pid, TIMEOUT);
+	test_assert_msg(status != -1, "the hostile context did not exit");
+	test_assert_msg(WIFEXITED(status), "the hostile context was killed by signal %d",
+			WTERMSIG(status));
+	hostile->sim.pid = 0;
+	test_note("F-15: hostile context %d: %u KiB flood, then the bad attach; ERROR %lld ms "
+		  "after it started, exit %d: %s",
+		  F15_HOSTILE, hostile->flooded / 1024, (long long)((t_error - t_hostile) / 1000),
+		  WEXITSTATUS(status), hostile->sim.error_text);
+	test_assert_int_eq(WEXITSTATUS(status), CROSSWAY_BACKEND_EXIT_ERROR);
+	test_assert_int_eq(hostile->sim.error_code, CROSSWAY_BACKEND_ERROR_PROTOCOL);
+	test_assert_str_contains(hostile->sim.error_text, "wl_surface#");
+	test_assert_str_contains(hostile->sim.error_text, ".attach(opcode 1)");
+	test_assert_str_contains(hostile->sim.error_text, "unknown object 57005");
+	sim_finish(&hostile->sim, TIMEOUT);
+	// The others: every frame done, no ERROR, a clean SHUTDOWN.
+	// [3], [4]: the first and second halves of each baseline, a measure
+	// of how much p99 moves with nothing happening on this machine.
+	static double pooled[5][(F15_CONTEXTS - 1) * F15_MAX_SAMPLES];
+	size_t pooled_n[5] = {0};
+	double ratios[F15_CONTEXTS];
+	size_t ratio_n = 0;
+	uint64_t frames = 0;
+	for (int i = 0; i < F15_CONTEXTS; i++) {
+		struct f15_ctx *c = &ctxs[i];
+		if (c->hostile) {
+			continue;
+		}
+		test_assert_msg(!c->sim.have_error && !c->sim.closed, "context %d ended: %s", i,
+				c->sim.error_text);
+		test_assert_msg(c->frames_done == c->frames_sent,
+				"context %d: %u of %u frames done", i, c->frames_done,
+				c->frames_sent);
+		test_assert_msg(c->lat_n[0] > 0 && c->lat_n[1] > 0,
+				"context %d: no frames in a phase", i);
+		frames += c->frames_done;
+		for (int p = 0; p < 3; p++) {
+			memcpy(pooled[p] + pooled_n[p], c->lat_us[p], c->lat_n[p] * sizeof(double));
+			pooled_n[p] += c->lat_n[p];
+		}
+		uint32_t half = c->lat_n[0] / 2;
+		memcpy(pooled[3] + pooled_n[3], c->lat_us[0], half * sizeof(double));
+		pooled_n[3] += half;
+		memcpy(pooled[4] + pooled_n[4], c->lat_us[0] + half,
+		       (c->lat_n[0] - half) * sizeof(double));
+		pooled_n[4] += c->lat_n[0] - half;
+		double before = f15_quantile(c->lat_us[0], c->lat_n[0], 0.99);
+		double after = f15_quantile(c->lat_us[1], c->lat_n[1], 0.99);
+		ratios[ratio_n++] = before > 0 ? after / before : 0;
+		sim_send_shutdown(&c->sim);
+	}
+	for (int i = 0; i < F15_CONTEXTS; i++) {
+		struct f15_ctx *c = &ctxs[i];
+		if (!c->hostile) {
+			test_assert_msg(c->sim.fault[0] == '\0',
+					"context %d: link contract broken: %s", i, c->sim.fault);
+			test_assert_msg(sim_finish(&c->sim, TIMEOUT) == 0,
+					"context %d: no clean exit after SHUTDOWN", i);
+		}
+	}
+	double p50[5], p99[5];
+	for (int p = 0; p < 5; p++) {
+		p50[p] = f15_quantile(pooled[p], pooled_n[p], 0.50);
+		p99[p] = f15_quantile(pooled[p], pooled_n[p], 0.99);
+	}
+	test_note("F-15: %d others, %llu frames, all done; frame latency (commit to "
+		  "wl_callback.done) p50 %.0f -> %.0f us, p99 %.0f -> %.0f us (%zu -> %zu samples)",
+		  F15_CONTEXTS - 1, (unsigned long long)frames, p50[0], p50[1], p99[0], p99[1],
+		  pooled_n[0], pooled_n[1]);
+	test_note("F-15: while the hostile one flooded (%zu frames): p50 %.0f us, p99 %.0f us",
+		  pooled_n[2], p50[2], p99[2]);
+	test_note("F-15: p99 after / before = %.3f pooled; per context: median %.3f, max %.3f "
+		  "(reported, not asserted: timing bounds are not tested on a shared CI machine; "
+		  "the design bound is <= 1.10)",
+		  p99[0] > 0 ? p99[1] / p99[0] : 0, f15_quantile(ratios, ratio_n, 0.5),
+		  f15_quantile(ratios, ratio_n, 1.0));
+	test_note("F-15: noise: p99 of the baseline's second half / its first half = %.3f "
+		  "(%.0f / %.0f us)",
+		  p99[3] > 0 ? p99[4] / p99[3] : 0, p99[4], p99[3]);
+	free(ctxs);
 	ext_recorder_stop(&r);
 }
