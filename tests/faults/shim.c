@@ -2,12 +2,14 @@
  * F-10's fault injector, preloaded into crosswayd (LD_PRELOAD, with
  * --no-sandbox: the shim must not be filtered out of its own process).
  *
- * It wraps sendmsg, recvmsg, read and write and, decided by a seeded PRNG
+ * It wraps sendmsg, recvmsg, sendmmsg, recvmmsg, read and write and,
+ * decided by a seeded PRNG
  * ($CROSSWAY_FAULT_SEED, $CROSSWAY_FAULT_RATE percent, default 30), makes
  * them fail with EINTR, with EAGAIN (only on non-blocking fds, where the
  * caller must be ready for it), or move fewer bytes than asked (only where
  * the kernel could do so too: stream sockets and pipes, never SEQPACKET,
- * where a message is all or nothing). A short sendmsg keeps its SCM_RIGHTS
+ * where a message is all or nothing; there a batch of sendmmsg/recvmmsg
+ * moves fewer messages than asked instead). A short sendmsg keeps its SCM_RIGHTS
  * with the bytes it does send, as the kernel would. stderr is left alone.
  * It keeps a count of what it injected in the file $CROSSWAY_FAULT_REPORT
  * (rewritten at each injection: crosswayd ends with _exit, so there is no
@@ -32,6 +34,8 @@
 
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned, int);
+static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
 static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_write)(int, const void *, size_t);
 static uint64_t prng = 0x9e3779b97f4a7c15ull;
@@ -64,6 +68,9 @@ static void report(void) {
 __attribute__((constructor)) static void shim_init(void) {
 	real_sendmsg = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
 	real_recvmsg = (ssize_t(*)(int, struct msghdr *, int))dlsym(RTLD_NEXT, "recvmsg");
+	real_sendmmsg = (int (*)(int, struct mmsghdr *, unsigned, int))dlsym(RTLD_NEXT, "sendmmsg");
+	real_recvmmsg = (int (*)(int, struct mmsghdr *, unsigned, int, struct timespec *))dlsym(
+		RTLD_NEXT, "recvmmsg");
 	real_read = (ssize_t(*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
 	real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
 	const char *seed = getenv("CROSSWAY_FAULT_SEED");
@@ -192,6 +199,31 @@ ssize_t recvmsg(int fd, struct msghdr *mh, int flags) {
 		return n;
 	}
 	return real_recvmsg(fd, mh, flags);
+}
+
+/* A batch of @count messages cut to fewer, as a socket that fills up (or
+ * runs out of queued messages) does; never to none. */
+static unsigned batch_size(unsigned count) {
+	if (count > 1 && do_short && roll() < rate) {
+		injected_short++;
+		report();
+		return 1 + (unsigned)roll() % (count - 1);
+	}
+	return count;
+}
+
+int sendmmsg(int fd, struct mmsghdr *msgs, unsigned count, int flags) {
+	if (inject_error(fd, flags)) {
+		return -1;
+	}
+	return real_sendmmsg(fd, msgs, batch_size(count), flags);
+}
+
+int recvmmsg(int fd, struct mmsghdr *msgs, unsigned count, int flags, struct timespec *timeout) {
+	if (inject_error(fd, flags)) {
+		return -1;
+	}
+	return real_recvmmsg(fd, msgs, batch_size(count), flags, timeout);
 }
 
 ssize_t read(int fd, void *buf, size_t len) {
