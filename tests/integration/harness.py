@@ -395,23 +395,36 @@ def changed_pixels(a, b):
                                  b.region(0, 40, b.width, b.height)) if p != q)
 
 
-def settled_screenshot(host, what="the screen", timeout=5.0):
-    """A screenshot taken once two in a row are the same: for a screen with
-    nothing animated on it, the first frames may still be half drawn."""
+def settled_screenshot(host, what="the screen", timeout=10.0, quiet=0.5):
+    """A screenshot taken once the screen has not changed for @quiet
+    seconds: for a screen with nothing animated on it, the first frames may
+    still be half drawn, and on a loaded machine a client can pause for a
+    while between drawing its frame and its contents."""
     last = host.screenshot()
     deadline = time.monotonic() + timeout
+    still_since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.1)
         shot = host.screenshot()
-        if changed_pixels(last, shot) == 0:
+        if changed_pixels(last, shot) != 0:
+            still_since = time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
             return shot
         last = shot
     raise Failure(f"{what} never settled")
 
 
-def empty_desktop(host):
-    """The desktop once the shell has drawn its background."""
-    return settled_screenshot(host, "the empty desktop")
+def empty_desktop(host, timeout=15.0):
+    """The desktop once the shell has drawn its background (the screen is
+    black until then, and still: stillness alone does not say it is done)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = settled_screenshot(host, "the empty desktop")
+        if shot.pixel(shot.width - 5, shot.height - 5)[:3] != (0, 0, 0):
+            return shot
+        if time.monotonic() > deadline:
+            raise Failure("the shell never drew the desktop background")
+        time.sleep(0.2)
 
 
 def histogram_similarity(a, b):
