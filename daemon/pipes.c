@@ -188,6 +188,9 @@ void pipes_set_read_cap(struct pipes *p, int fd, uint64_t cap) {
 }
 
 void pipes_close_reads(struct pipes *p) {
+	if (p->loop == NULL) {
+		return; // never set up: the context ended before HELLO
+	}
 	struct read_pipe *rp, *tmp;
 	wl_list_for_each_safe(rp, tmp, &p->reads, link) {
 		destroy_read(p, rp);

@@ -123,9 +123,9 @@ enum cross_domain_result cross_domain_next(struct cross_domain_reader *r,
 		return CROSS_DOMAIN_INVALID;
 	}
 	struct cursor c = cursor_init(r->data + r->pos, left);
-	uint8_t id, ring_idx;
-	uint16_t size;
-	uint32_t pad;
+	uint8_t id = 0, ring_idx = 0;
+	uint16_t size = 0;
+	uint32_t pad = 0;
 	cursor_read_u8(&c, &id);
 	cursor_read_u8(&c, &ring_idx);
 	cursor_read_u16(&c, &size);

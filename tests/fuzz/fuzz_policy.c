@@ -60,7 +60,6 @@
  * parse); checks that need that map are then relaxed to framing.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -74,6 +73,8 @@
 #include "daemon/log.h"
 #include "proto_tables.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_args.h"
+#include "tests/fuzz/fuzz_fds.h"
 #include "wire/limits.h"
 
 #define CAP 512u /* ids 1..CAP-1 and 0xff000000.. in the shadow maps */
@@ -99,6 +100,7 @@ struct global {
 struct model {
 	struct mobj client[CAP], server[CAP];
 	uint32_t next_client;      // one past the highest client id used
+	uint32_t server_end;       // one past the highest server index ever used
 	struct global globals[64]; // guest: as received; compositor: as sent
 	unsigned global_count;
 	bool desync; // a message this side sent could not be parsed
@@ -149,75 +151,6 @@ static const char *const global_names[] = {
 };
 #define GLOBAL_NAMES (sizeof(global_names) / sizeof(global_names[0]))
 
-static const uint32_t interesting[] = {
-	0,
-	1,
-	2,
-	3,
-	4,
-	7,
-	8,
-	9,
-	15,
-	16,
-	31,
-	32,
-	64,
-	100,
-	128,
-	255,
-	256,
-	257,
-	1000,
-	1024,
-	4095,
-	4096,
-	4097,
-	10000,
-	16383,
-	16384,
-	16385,
-	32767,
-	32768,
-	65535,
-	65536,
-	1u << 20,
-	0x7fffffffu,
-	0x80000000u,
-	0xfffffffeu,
-	0xffffffffu,
-	0xffffff00u,
-	(uint32_t)-256,
-	0xff000000u,
-	0xff000001u,
-	0xfeffffffu,
-	0x34325258u,
-	/* XR24 */ 0x34325241u,
-	/* AR24 */ 0x3231564eu, /* NV12 */
-};
-#define INTERESTING (sizeof(interesting) / sizeof(interesting[0]))
-
-static const char *const strings[] = {
-	"text/plain",
-	"text/plain;charset=utf-8",
-	"UTF8_STRING",
-	"image/png",
-	"application/x-evil",
-	"Hello",
-	"[host] Password",
-	"\u202eevil\u202c",
-	"tab\there\nline\x1b[31m",
-	"\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xff",
-	"org.kde.konsole",
-	"../../x",
-	"",
-	"wl_compositor",
-	"zwlr_screencopy_manager_v1",
-	"\xc2\x85\xc2\x9f\xef\xbb\xbf\xe2\x80\xa8",
-	"caf\xc3\xa9 \xf0\x9f\x98\x80",
-};
-#define STRINGS (sizeof(strings) / sizeof(strings[0]))
-
 __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
 	if (!fuzz_verbose()) {
 		return;
@@ -227,30 +160,6 @@ __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static uint32_t take8(struct fuzz_input *in) {
-	uint8_t v = 0;
-	fuzz_take_u8(in, &v);
-	return v;
-}
-
-static uint32_t take32(struct fuzz_input *in) {
-	uint16_t lo = 0, hi = 0;
-	fuzz_take_u16(in, &lo);
-	fuzz_take_u16(in, &hi);
-	return (uint32_t)hi << 16 | lo;
-}
-
-static int count_fds(void) {
-	DIR *d = opendir("/proc/self/fd");
-	fuzz_check(d != NULL, "cannot open /proc/self/fd");
-	int n = 0;
-	while (readdir(d) != NULL) {
-		n++;
-	}
-	closedir(d);
-	return n;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -275,6 +184,7 @@ static void model_init(struct model *m) {
 	memset(m->server, 0, sizeof(m->server));
 	m->client[1] = (struct mobj){.iface = &proto_wl_display, .version = 1, .state = M_LIVE};
 	m->next_client = 2;
+	m->server_end = 0;
 	m->global_count = 0;
 	m->desync = false;
 	m->stream_len = 0;
@@ -310,39 +220,50 @@ static void model_remove_global(struct model *m, uint32_t name) {
 	}
 }
 
-/* Picks an object by selector among those @ok accepts; 0 when none. */
+/* Object states a selector may pick (a mask of 1 << enum mstate). */
+#define OK_LIVE (1u << M_LIVE)
+#define OK_REQUEST_SENDER (1u << M_LIVE | 1u << M_DELETED)
+#define OK_ZOMBIE (1u << M_ZOMBIE)
+
+/* Makes @id (a client id < CAP or a server id) hold @o. */
+static void model_set(struct model *m, uint32_t id, struct mobj o) {
+	*mget(m, id) = o;
+	if (!is_client(id) && id - WAYLAND_SERVER_ID_START >= m->server_end) {
+		m->server_end = id - WAYLAND_SERVER_ID_START + 1;
+	}
+}
+
+/*
+ * Picks an object by selector among those whose state is in @ok; 0 when
+ * none. Candidates are client ids, then server ids, in order. Only the
+ * used ranges are scanned: client ids from next_client on and server
+ * indices from server_end on were never used, so they are M_FREE, which no
+ * mask accepts (the hot loop of this harness: it runs for every object
+ * argument).
+ */
 static uint32_t model_pick(struct model *m, uint32_t sel, const struct proto_interface *iface,
-			   bool (*ok)(const struct mobj *)) {
+			   unsigned ok) {
 	uint32_t direct = sel < 0x80 ? sel : WAYLAND_SERVER_ID_START + sel - 0x80;
 	struct mobj *o = mget(m, direct);
-	if (o != NULL && ok(o) && (iface == NULL || o->iface == iface)) {
+	if (o != NULL && (ok >> o->state & 1) && (iface == NULL || o->iface == iface)) {
 		return direct;
 	}
 	uint32_t ids[2 * CAP];
 	unsigned n = 0;
-	for (uint32_t i = 1; i < CAP; i++) {
-		if (ok(&m->client[i]) && (iface == NULL || m->client[i].iface == iface)) {
+	uint32_t client_end = m->next_client < CAP ? m->next_client : CAP;
+	for (uint32_t i = 1; i < client_end; i++) {
+		const struct mobj *c = &m->client[i];
+		if ((ok >> c->state & 1) && (iface == NULL || c->iface == iface)) {
 			ids[n++] = i;
 		}
 	}
-	for (uint32_t i = 0; i < CAP; i++) {
-		if (ok(&m->server[i]) && (iface == NULL || m->server[i].iface == iface)) {
+	for (uint32_t i = 0; i < m->server_end; i++) {
+		const struct mobj *c = &m->server[i];
+		if ((ok >> c->state & 1) && (iface == NULL || c->iface == iface)) {
 			ids[n++] = WAYLAND_SERVER_ID_START + i;
 		}
 	}
 	return n ? ids[sel % n] : 0;
-}
-
-static bool ok_live(const struct mobj *o) {
-	return o->state == M_LIVE;
-}
-
-static bool ok_request_sender(const struct mobj *o) {
-	return o->state == M_LIVE || o->state == M_DELETED;
-}
-
-static bool ok_zombie(const struct mobj *o) {
-	return o->state == M_ZOMBIE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -471,7 +392,9 @@ static void model_sent(struct model *m, const uint8_t *p, size_t len, bool reque
 				m->desync = true;
 				break;
 			}
-			*o = (struct mobj){.iface = iface, .version = version, .state = M_LIVE};
+			model_set(
+				m, id,
+				(struct mobj){.iface = iface, .version = version, .state = M_LIVE});
 			if (requests && id == m->next_client) {
 				m->next_client++;
 			}
@@ -812,9 +735,10 @@ static void check_to_guest(struct harness *h) {
 				fuzz_check(!is_client(v) && o != NULL && o->state != M_LIVE,
 					   "%s.%s: new id %u is not fresh", s->iface->name,
 					   pm->name, v);
-				*o = (struct mobj){.iface = a->interface,
-						   .version = s->version,
-						   .state = M_LIVE};
+				model_set(m, v,
+					  (struct mobj){.iface = a->interface,
+							.version = s->version,
+							.state = M_LIVE});
 			}
 		}
 		if (s->iface == &proto_wl_registry && hdr.opcode == PROTO_WL_REGISTRY_EVT_GLOBAL) {
@@ -944,45 +868,6 @@ static void comp_send_deletes(struct harness *h) {
 /* ---------------------------------------------------------------------- */
 /* Structured messages                                                    */
 
-static uint32_t take_int(struct fuzz_input *in) {
-	uint32_t b = take8(in);
-	if (b < 0x80) {
-		return b;
-	}
-	if (b < 0xf0) {
-		return interesting[(b - 0x80) % INTERESTING];
-	}
-	return take32(in);
-}
-
-/* Fills a string or array argument; storage in @buf (256 bytes). */
-static void take_bytes(struct fuzz_input *in, bool string, char *buf, union wayland_value *v) {
-	uint32_t b = take8(in);
-	if (string && b == 0xff) {
-		v->bytes.data = NULL;
-		v->bytes.len = 0;
-		return;
-	}
-	if (string && b >= 0xc0) {
-		v->bytes.data = strings[(b - 0xc0) % STRINGS];
-		v->bytes.len = (uint32_t)strlen(v->bytes.data) + 1;
-		return;
-	}
-	const uint8_t *p;
-	size_t n = fuzz_take_bytes(in, b, &p);
-	memcpy(buf, p, n);
-	if (string) {
-		for (size_t i = 0; i < n; i++) {
-			if (buf[i] == '\0') {
-				buf[i] = '?';
-			}
-		}
-		buf[n++] = '\0';
-	}
-	v->bytes.data = buf;
-	v->bytes.len = (uint32_t)n;
-}
-
 static uint32_t guest_new_id(struct harness *h) {
 	for (uint32_t i = 2; i < h->guest.next_client && i < CAP; i++) {
 		if (h->guest.client[i].state == M_FREE) {
@@ -1018,7 +903,7 @@ static unsigned build_args(struct harness *h, struct fuzz_input *in, bool guest,
 			uint32_t sel = take8(in);
 			v[i].u = a->nullable && sel == 0
 					 ? 0
-					 : model_pick(m, sel, a->interface, ok_live);
+					 : model_pick(m, sel, a->interface, OK_LIVE);
 			break;
 		}
 		case PROTO_ARG_NEW_ID:
@@ -1036,7 +921,7 @@ static unsigned build_args(struct harness *h, struct fuzz_input *in, bool guest,
 }
 
 static void guest_request(struct harness *h, struct fuzz_input *in) {
-	uint32_t id = model_pick(&h->guest, take8(in), NULL, ok_request_sender);
+	uint32_t id = model_pick(&h->guest, take8(in), NULL, OK_REQUEST_SENDER);
 	uint32_t op = take8(in);
 	struct mobj *s = mget(&h->guest, id);
 	if (s == NULL || s->iface->request_count == 0) {
@@ -1078,7 +963,7 @@ static void guest_request(struct harness *h, struct fuzz_input *in) {
 }
 
 static void comp_event(struct harness *h, struct fuzz_input *in) {
-	uint32_t id = model_pick(&h->host, take8(in), NULL, ok_live);
+	uint32_t id = model_pick(&h->host, take8(in), NULL, OK_LIVE);
 	uint32_t op = take8(in);
 	struct mobj *s = mget(&h->host, id);
 	if (s == NULL || s->iface->event_count == 0) {
@@ -1106,7 +991,7 @@ static void comp_event(struct harness *h, struct fuzz_input *in) {
 		v[2].u = ver == 0 && iface ? iface->version : ver;
 	} else if (s->iface == &proto_wl_display && pm->opcode == PROTO_WL_DISPLAY_EVT_DELETE_ID) {
 		uint32_t sel = take8(in);
-		uint32_t z = model_pick(&h->host, sel, NULL, ok_zombie);
+		uint32_t z = model_pick(&h->host, sel, NULL, OK_ZOMBIE);
 		v[0].u = z && is_client(z) ? z : sel;
 		for (size_t i = 0; i < h->pending_count; i++) {
 			if (h->pending_delete[i] == v[0].u) {
@@ -1151,12 +1036,19 @@ static void comp_raw(struct harness *h, struct fuzz_input *in) {
 /* ---------------------------------------------------------------------- */
 /* The fixed session: a valid client's start                              */
 
-static void ev(struct harness *h, uint32_t id, const struct proto_interface *iface, uint16_t op,
+/* Session events, sent to the pipeline in one piece (as libwayland-server
+ * flushes a registry's globals and the sync's done together). */
+struct batch {
+	uint8_t buf[2048];
+	size_t len;
+};
+
+static void ev(struct batch *b, uint32_t id, const struct proto_interface *iface, uint16_t op,
 	       const union wayland_value *v) {
-	uint8_t buf[512];
-	size_t n = wayland_msg_encode(buf, sizeof(buf), id, op, &iface->events[op], v);
+	size_t n = wayland_msg_encode(b->buf + b->len, sizeof(b->buf) - b->len, id, op,
+				      &iface->events[op], v);
 	fuzz_check(n > 0, "session event");
-	comp_feed(h, buf, n, NULL, 0);
+	b->len += n;
 }
 
 static uint32_t rq(struct harness *h, uint32_t id, const struct proto_interface *iface, uint16_t op,
@@ -1176,7 +1068,9 @@ static uint32_t rq(struct harness *h, uint32_t id, const struct proto_interface 
 }
 
 static uint32_t host_find(struct harness *h, const struct proto_interface *iface) {
-	for (uint32_t i = CAP - 1; i > 0; i--) {
+	// Ids from next_client on were never used.
+	uint32_t end = h->host.next_client < CAP ? h->host.next_client : CAP;
+	for (uint32_t i = end - 1; i > 0; i--) {
 		if (h->host.client[i].state == M_LIVE && h->host.client[i].iface == iface) {
 			return i;
 		}
@@ -1224,7 +1118,8 @@ static void session(struct harness *h) {
 		{"zwlr_layer_shell_v1", 4},
 		{"zwp_primary_selection_device_manager_v1", 1},
 	};
-	for (unsigned i = 0; i < sizeof(globals) / sizeof(globals[0]) && !h->failed; i++) {
+	struct batch b = {.len = 0};
+	for (unsigned i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
 		if (proto_find_interface(globals[i].name) == NULL) {
 			continue;
 		}
@@ -1232,13 +1127,16 @@ static void session(struct harness *h) {
 			{.u = i + 1},
 			{.bytes = {globals[i].name, (uint32_t)strlen(globals[i].name) + 1}},
 			{.u = globals[i].version}};
-		ev(h, reg_up, &proto_wl_registry, PROTO_WL_REGISTRY_EVT_GLOBAL, v);
+		ev(&b, reg_up, &proto_wl_registry, PROTO_WL_REGISTRY_EVT_GLOBAL, v);
 	}
 	union wayland_value serial[1] = {{.u = 1}};
-	ev(h, cb_up, &proto_wl_callback, PROTO_WL_CALLBACK_EVT_DONE, serial);
+	ev(&b, cb_up, &proto_wl_callback, PROTO_WL_CALLBACK_EVT_DONE, serial);
 	union wayland_value del[1] = {{.u = cb_up}};
-	ev(h, 1, &proto_wl_display, PROTO_WL_DISPLAY_EVT_DELETE_ID, del);
+	ev(&b, 1, &proto_wl_display, PROTO_WL_DISPLAY_EVT_DELETE_ID, del);
 	(void)cb;
+	if (!h->failed) {
+		comp_feed(h, b.buf, b.len, NULL, 0);
+	}
 	if (h->failed) {
 		return;
 	}
@@ -1302,11 +1200,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		once = true;
 		cw_log_set_level(fuzz_verbose() ? CW_LOG_DEBUG : CW_LOG_SILENT);
 	}
-	int fds_before = count_fds();
+	int fds_before = fuzz_fds_count();
 	struct fuzz_input in = {.data = data, .size = size};
 	struct harness *h = &harness;
 	uint32_t config = take8(&in);
-	policy_config_defaults(&h->cfg, VM);
+	static struct policy_config defaults;
+	static bool have_defaults;
+	if (!have_defaults) {
+		policy_config_defaults(&defaults, VM);
+		have_defaults = true;
+	}
+	h->cfg = defaults;
 	snprintf(h->cfg.app_id_prefix, sizeof(h->cfg.app_id_prefix), "crossway.%s", VM);
 	h->cfg.clipboard = (enum policy_clipboard)((config & 3) == 3 ? POLICY_CLIPBOARD_BOTH
 								     : config & 3);
@@ -1414,8 +1318,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	byte_queue_finish(&h->comp.out);
 	fd_queue_finish(&h->comp.in_fds);
 	fd_queue_finish(&h->comp.out_fds);
-	int fds_after = count_fds();
-	fuzz_check(fds_after == fds_before, "%d fds open before the input, %d after", fds_before,
-		   fds_after);
+	fuzz_fds_check(fds_before, "after");
 	return 0;
 }

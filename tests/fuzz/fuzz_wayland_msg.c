@@ -18,10 +18,12 @@
  * would; every complete message then goes through what the daemon does with
  * it: header (limit 4096), resolve, decode, format, fd accounting,
  * translate. The first invalid message ends the input, as it ends a
- * context. The checks: the decoder's promises hold byte for byte, the
- * translated ids match the maps, and re-encoding reproduces the message
- * exactly (padding aside: the decoder accepts any padding, the encoder
- * writes zeros), before and after translation.
+ * context, and so does the MAX_MESSAGES-th (per-input work is bounded; the
+ * object limit is low enough to be reached within it). The checks: the
+ * decoder's promises hold byte for byte, the translated ids match the
+ * maps, and re-encoding reproduces the message exactly (padding aside: the
+ * decoder accepts any padding, the encoder writes zeros), before and after
+ * translation.
  *
  * Table mode (1): one message decoded against any interface and message of
  * the compiled tables:
@@ -39,7 +41,13 @@
 #include "wire/objects.h"
 #include "wire/wayland_msg.h"
 
-#define MAX_OBJECTS 1024u
+/* Per-input work is bounded so the fuzzer spends its time on many short
+ * sessions rather than a few long ones (inputs of 64 KiB held thousands
+ * of messages): at most MAX_MESSAGES messages are decoded, then the input
+ * ends as a context would. The object limit is low enough to be reached
+ * within that budget, and above 64, where the maps first grow (and move). */
+#define MAX_MESSAGES 128u
+#define MAX_OBJECTS 96u
 #define MAX_MSG WAYLAND_MSG_DEFAULT_MAX_SIZE
 /* A stream holds one partial message (< MAX_MSG) plus what a chunk adds. */
 #define STREAM_CAP (2 * MAX_MSG)
@@ -64,6 +72,7 @@ struct stream {
 
 struct session {
 	struct objects *objs;
+	unsigned messages; // decoded so far (budget: MAX_MESSAGES)
 	struct stream guest;
 	struct stream comp;
 };
@@ -175,56 +184,52 @@ static void check_format(const char *tag, const uint8_t *msg, uint32_t object_id
 			 const struct wayland_args *args, size_t small_cap) {
 	size_t caps[2] = {FORMAT_CAP, small_cap};
 	for (int k = 0; k < 2; k++) {
-		char *buf = malloc(caps[k]);
-		fuzz_check(buf != NULL, "out of memory");
+		char *buf = fuzz_block(1, caps[k]);
 		wayland_msg_format(buf, caps[k], msg, object_id, iface, m, args);
 		fuzz_check(memchr(buf, '\0', caps[k]) != NULL, "%s: format left no NUL (cap %zu)",
 			   m->name, caps[k]);
 		if (k == 0) {
 			note("%s %s", tag, buf);
 		}
-		free(buf);
 	}
 }
 
 /* Re-encodes a decoded message and compares it with the original: equal
  * except for padding, which the encoder writes as zeros. A capacity one
- * short must produce nothing. */
+ * short must produce nothing. Both outputs go to blocks of exactly the
+ * capacity, so a write past it is an ASan report. */
 static void check_reencode(const uint8_t *msg, const struct wayland_msg_header *hdr,
 			   const struct proto_message *m, const struct wayland_args *args) {
 	union wayland_value values[PROTO_MAX_ARGS];
 	wayland_args_to_values(msg, m, args, values);
-	uint8_t *out = malloc(hdr->size);
-	fuzz_check(out != NULL, "out of memory");
+	uint8_t *out = fuzz_block(1, hdr->size);
 	uint32_t sender = wayland_msg_get_u32(msg, 0);
 	size_t n = wayland_msg_encode(out, hdr->size, sender, hdr->opcode, m, values);
 	fuzz_check(n == hdr->size, "%s: re-encoded %zu bytes, decoded %u", m->name, n,
 		   (unsigned)hdr->size);
-	uint8_t pad[MAX_MSG];
-	memset(pad, 0, hdr->size);
+	// The expected bytes: the original with its padding zeroed.
+	static uint8_t want[MAX_MSG];
+	memcpy(want, msg, hdr->size);
 	for (unsigned i = 0; i < m->arg_count; i++) {
 		uint8_t t = m->args[i].type;
 		if (t == PROTO_ARG_STRING || t == PROTO_ARG_ARRAY) {
 			size_t start = (size_t)args->offset[i] + 4 + args->value[i];
 			size_t stop = (size_t)args->offset[i] + 4 + (size_t)padded(args->value[i]);
-			memset(pad + start, 1, stop - start);
+			memset(want + start, 0, stop - start);
 		}
 	}
-	for (size_t k = 0; k < hdr->size; k++) {
-		if (pad[k]) {
-			fuzz_check(out[k] == 0, "%s: padding byte %zu is %u", m->name, k,
-				   (unsigned)out[k]);
-		} else {
-			fuzz_check(out[k] == msg[k], "%s: byte %zu: re-encoded %u, original %u",
-				   m->name, k, (unsigned)out[k], (unsigned)msg[k]);
+	if (memcmp(out, want, hdr->size) != 0) {
+		size_t k = 0;
+		while (out[k] == want[k]) {
+			k++;
 		}
+		fuzz_fail(__FILE__, __LINE__, "out == want",
+			  "%s: byte %zu: re-encoded %u, original %u (padding reads as 0)", m->name,
+			  k, (unsigned)out[k], (unsigned)msg[k]);
 	}
-	free(out);
-	out = malloc(hdr->size - 1u);
-	fuzz_check(out != NULL, "out of memory");
+	out = fuzz_block(1, hdr->size - 1u);
 	n = wayland_msg_encode(out, hdr->size - 1u, sender, hdr->opcode, m, values);
 	fuzz_check(n == 0, "%s: encoded %zu bytes into %u", m->name, n, hdr->size - 1u);
-	free(out);
 }
 
 /* Decodes a translated message again: same layout, same values except
@@ -325,8 +330,7 @@ static void check_request_ids(struct objects *objs, const uint8_t *msg,
 
 static bool guest_message(struct session *s, const uint8_t *src,
 			  const struct wayland_msg_header *hdr) {
-	uint8_t *msg = malloc(hdr->size); // exactly the message: ASan guards its end
-	fuzz_check(msg != NULL, "out of memory");
+	uint8_t *msg = fuzz_block(0, hdr->size); // exactly the message: ASan guards its end
 	memcpy(msg, src, hdr->size);
 	bool ok = false;
 	struct wire_error err = {{0}};
@@ -390,7 +394,6 @@ out:
 	if (!ok && err.text[0] != '\0') {
 		note("stop: %s", err.text);
 	}
-	free(msg);
 	return ok;
 }
 
@@ -441,8 +444,7 @@ static void check_event_ids(struct objects *objs, const uint8_t *msg, const stru
 
 static bool compositor_message(struct session *s, const uint8_t *src,
 			       const struct wayland_msg_header *hdr) {
-	uint8_t *msg = malloc(hdr->size);
-	fuzz_check(msg != NULL, "out of memory");
+	uint8_t *msg = fuzz_block(0, hdr->size);
 	memcpy(msg, src, hdr->size);
 	bool ok = false;
 	struct wire_error err = {{0}};
@@ -529,7 +531,6 @@ out:
 	if (!ok && err.text[0] != '\0') {
 		note("stop: %s", err.text);
 	}
-	free(msg);
 	return ok;
 }
 
@@ -546,6 +547,11 @@ static bool drain(struct session *s, struct stream *st, bool guest) {
 			break;
 		}
 		if (r == WAYLAND_MSG_INCOMPLETE || hdr.size > st->len - pos) {
+			break;
+		}
+		if (s->messages++ == MAX_MESSAGES) {
+			note("stop: %u messages, the budget of one input", MAX_MESSAGES);
+			ok = false;
 			break;
 		}
 		ok = guest ? guest_message(s, st->buf + pos, &hdr)
@@ -620,6 +626,7 @@ static bool add_internal(struct session *s, const uint8_t *p, size_t n) {
 static void run_stream(struct fuzz_input *in) {
 	static struct session s; // 16 KiB of stream buffers; reset below
 	s.objs = objects_create(MAX_OBJECTS);
+	s.messages = 0;
 	fuzz_check(s.objs != NULL, "out of memory");
 	s.guest = (struct stream){.max_fds = CROSSWAY_DEFAULT_GUEST_QUEUE_FDS};
 	s.comp = (struct stream){.max_fds = CROSSWAY_DEFAULT_HOST_QUEUE_FDS};
@@ -698,8 +705,7 @@ static void run_table(struct fuzz_input *in) {
 	size_t n = fuzz_take_bytes(in, MAX_MSG - WAYLAND_MSG_HEADER_SIZE, &body);
 	n -= n % 4;
 	size_t size = WAYLAND_MSG_HEADER_SIZE + n;
-	uint8_t *msg = malloc(size);
-	fuzz_check(msg != NULL, "out of memory");
+	uint8_t *msg = fuzz_block(0, size);
 	uint32_t id = 7 + op;
 	wayland_msg_set_u32(msg, 0, id);
 	wayland_msg_set_u32(msg, 4, (uint32_t)size << 16 | m->opcode);
@@ -716,7 +722,6 @@ static void run_table(struct fuzz_input *in) {
 		fuzz_check(err.text[0] != '\0', "decode failed without a reason");
 		note("table: %s", err.text);
 	}
-	free(msg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -8,7 +8,8 @@
 # Prints, per target, "fuzz <name>: <runs> runs, <exec/s> exec/s, <cov> edges"
 # and "RESULT fuzz-<name> pass|fail"; a crash leaves its input in
 # $CROSSWAY_FUZZ_ARTIFACTS (default BUILDDIR/fuzz-artifacts) to add to the
-# corpus once fixed. Exit status 1 if any target failed.
+# corpus once fixed. Exit status 1 if any target failed. For campaigns of
+# hours that also grow the checked-in corpus, see fuzz-long.sh.
 set -uo pipefail
 
 build=${1:?usage: run-fuzz.sh BUILDDIR [SECONDS]}
