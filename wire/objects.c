@@ -350,6 +350,15 @@ enum objects_result objects_resolve_event(struct objects *objs, uint32_t up_id, 
 			       up_id, opcode);
 		return OBJECTS_INVALID;
 	}
+	if (obj->state == OBJECT_DELETED) {
+		// The compositor released this id with delete_id: it has no
+		// object there to send from, and the guest may already have
+		// reused the id for another one.
+		wire_error_set(err,
+			       "%s#%" PRIu32 ".%s: event after the compositor deleted the object",
+			       obj->interface->name, up_id, m->name);
+		return OBJECTS_INVALID;
+	}
 	if (m->since > obj->version) {
 		wire_error_set(err,
 			       "%s#%" PRIu32 ".%s(opcode %u): event needs version %" PRIu32

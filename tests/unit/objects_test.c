@@ -161,6 +161,24 @@ TEST(delete_id_of_live_object) {
 	objects_destroy(objs);
 }
 
+/* After delete_id the compositor has nothing at that id to send from: an
+ * event there (found by the compositor fuzzer) is refused, not passed to a
+ * guest that may have reused the id. */
+TEST(events_after_delete_id_are_refused) {
+	struct objects *objs = objects_create(64);
+	struct wire_error err;
+	objects_add_down(objs, 2, &proto_wl_callback, 1, &err);
+	bool internal;
+	test_assert_int_eq(objects_delete_id(objs, 2, &internal), 2);
+	struct object *o;
+	const struct proto_message *m;
+	test_assert_int_eq(objects_resolve_event(objs, 2, PROTO_WL_CALLBACK_EVT_DONE, &o, &m, &err),
+			   OBJECTS_INVALID);
+	test_assert_str_contains(err.text,
+				 "wl_callback#2.done: event after the compositor deleted");
+	objects_destroy(objs);
+}
+
 TEST(server_objects) {
 	struct objects *objs = objects_create(64);
 	struct wire_error err;
