@@ -1157,9 +1157,13 @@ static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct
 	uint32_t deco = s->decoration_up;
 	s->decoration_up = 0;
 	struct object *o = objects_lookup_up(p->objs, deco);
-	if (o != NULL) {
-		objects_mark_destroyed(p->objs, o);
+	if (o == NULL || !o->internal || o->interface != &proto_zxdg_toplevel_decoration_v1 ||
+	    o->state != OBJECT_LIVE) {
+		// The compositor already deleted it (and the id may now be
+		// another object's): nothing to destroy.
+		return true;
 	}
+	objects_mark_destroyed(p->objs, o);
 	return append(msg, at, deco, &proto_zxdg_toplevel_decoration_v1,
 		      PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_DESTROY, NULL);
 }
