@@ -6,28 +6,43 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "daemon/devprobe.h"
+#include "daemon/queue.h"
+#include "daemon/sock.h"
+#include "proto_tables.h"
+#include "wire/limits.h"
 #include "wire/wayland_msg.h"
 
-/* The probe's own object ids (a fresh connection: 1 is wl_display). */
+/* The probe's own objects on a fresh connection (1 is wl_display). */
 enum {
-	ID_REGISTRY = 2,
-	ID_SYNC_GLOBALS = 3,
-	ID_DMABUF = 4,
-	ID_FEEDBACK = 5,
-	ID_SYNC_FEEDBACK = 6,
+	ID_DISPLAY = 1,
+	ID_REGISTRY,
+	ID_SYNC_GLOBALS,
+	ID_DMABUF,
+	ID_FEEDBACK,
+	ID_SYNC_FEEDBACK,
+	ID_COUNT,
 };
 
-#define DMABUF_INTERFACE "zwp_linux_dmabuf_v1"
-#define PROBE_BUFFER 65536
+static const struct proto_interface *const probe_objects[ID_COUNT] = {
+	[ID_DISPLAY] = &proto_wl_display,
+	[ID_REGISTRY] = &proto_wl_registry,
+	[ID_SYNC_GLOBALS] = &proto_wl_callback,
+	[ID_DMABUF] = &proto_zwp_linux_dmabuf_v1,
+	[ID_FEEDBACK] = &proto_zwp_linux_dmabuf_feedback_v1,
+	[ID_SYNC_FEEDBACK] = &proto_wl_callback,
+};
+
+/* Events are read into a bounded queue; fds that come with them (the
+ * format table) are closed after each read. */
+#define PROBE_QUEUE_BYTES (WAYLAND_MSG_HARD_MAX_SIZE + 4096u)
+#define PROBE_READ_CHUNK 4096u
+#define PROBE_FDS 64
 
 struct probe {
 	int fd;
 	int64_t deadline_ms;
-	uint8_t in[PROBE_BUFFER];
-	size_t in_len;
 	uint32_t dmabuf_name; // 0: not (yet) seen at version >= 4
 	bool have_dev;
 	dev_t dev;
@@ -50,11 +65,16 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct probe *p, const ch
 	return false;
 }
 
-static bool send_words(struct probe *p, const uint32_t *w, size_t n) {
-	const uint8_t *b = (const uint8_t *)w;
-	size_t len = n * 4, off = 0;
-	while (off < len) {
-		ssize_t k = send(p->fd, b + off, len - off, MSG_NOSIGNAL);
+/* Encodes one request of @object and sends it whole (a few dozen bytes on a
+ * fresh socket: it never blocks for long). */
+static bool request(struct probe *p, uint32_t object, uint16_t opcode,
+		    const union wayland_value *values) {
+	uint8_t buf[256];
+	const struct proto_interface *iface = probe_objects[object];
+	size_t len = wayland_msg_encode(buf, sizeof(buf), object, opcode, &iface->requests[opcode],
+					values);
+	for (size_t off = 0; off < len;) {
+		ssize_t k = send(p->fd, buf + off, len - off, MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR) {
 			continue;
 		}
@@ -63,82 +83,54 @@ static bool send_words(struct probe *p, const uint32_t *w, size_t n) {
 		}
 		off += (size_t)k;
 	}
-	return true;
+	return len > 0 || fail(p, "cannot encode %s", iface->requests[opcode].name);
 }
 
-static uint32_t header(uint32_t size, uint16_t opcode) {
-	return size << 16 | opcode;
-}
-
-/* wl_registry.bind(name, "zwp_linux_dmabuf_v1", 4, ID_DMABUF), then
- * get_default_feedback(ID_FEEDBACK) and a sync. */
+/* Binds linux-dmabuf v4, asks for its default feedback and syncs. */
 static bool ask_feedback(struct probe *p) {
-	uint32_t w[32];
-	size_t n = 0;
-	size_t len = sizeof(DMABUF_INTERFACE); // with the NUL
-	size_t padded = (len + 3) / 4 * 4;
-	uint32_t size = (uint32_t)(8 + 4 + 4 + padded + 4 + 4);
-	w[n++] = ID_REGISTRY;
-	w[n++] = header(size, 0);
-	w[n++] = p->dmabuf_name;
-	w[n++] = (uint32_t)len;
-	memset(&w[n], 0, padded);
-	memcpy(&w[n], DMABUF_INTERFACE, len);
-	n += padded / 4;
-	w[n++] = 4;
-	w[n++] = ID_DMABUF;
-	w[n++] = ID_DMABUF;
-	w[n++] = header(12, 2); // get_default_feedback
-	w[n++] = ID_FEEDBACK;
-	w[n++] = 1;
-	w[n++] = header(12, 0); // wl_display.sync
-	w[n++] = ID_SYNC_FEEDBACK;
-	return send_words(p, w, n);
+	static const char name[] = "zwp_linux_dmabuf_v1";
+	return request(p, ID_REGISTRY, PROTO_WL_REGISTRY_REQ_BIND,
+		       (union wayland_value[]){{.u = p->dmabuf_name},
+					       {.bytes = {name, sizeof(name)}},
+					       {.u = 4},
+					       {.u = ID_DMABUF}}) &&
+	       request(p, ID_DMABUF, PROTO_ZWP_LINUX_DMABUF_V1_REQ_GET_DEFAULT_FEEDBACK,
+		       (union wayland_value[]){{.u = ID_FEEDBACK}}) &&
+	       request(p, ID_DISPLAY, PROTO_WL_DISPLAY_REQ_SYNC,
+		       (union wayland_value[]){{.u = ID_SYNC_FEEDBACK}});
 }
 
-/* One event; bounds were checked by the caller (size >= 8, whole). */
-static bool event(struct probe *p, uint32_t object, uint16_t opcode, const uint8_t *body,
-		  size_t len) {
-	if (object == 1 && opcode == 0) {
-		uint32_t text_len = len >= 12 ? wayland_msg_get_u32(body, 8) : 0;
-		if (text_len == 0 || text_len > len - 12) {
-			return fail(p, "the compositor sent a protocol error");
-		}
-		return fail(p, "the compositor sent a protocol error: %.*s", (int)text_len - 1,
-			    (const char *)body + 12);
+/* One decoded event of one of the probe's objects. */
+static bool event(struct probe *p, uint32_t object, const uint8_t *msg,
+		  const struct proto_message *m, const struct wayland_args *args) {
+	uint16_t op = m->opcode;
+	if (object == ID_DISPLAY && op == PROTO_WL_DISPLAY_EVT_ERROR) {
+		return fail(p, "the compositor sent a protocol error: %s",
+			    wayland_args_string(msg, args, 2));
 	}
-	if (object == ID_REGISTRY && opcode == 0) {
-		if (len < 12) {
-			return fail(p, "malformed wl_registry.global");
-		}
-		uint32_t name = wayland_msg_get_u32(body, 0);
-		uint32_t slen = wayland_msg_get_u32(body, 4);
-		size_t padded = ((size_t)slen + 3) / 4 * 4;
-		if (slen == 0 || padded > len - 12 || body[8 + slen - 1] != '\0') {
-			return fail(p, "malformed wl_registry.global");
-		}
-		uint32_t version = wayland_msg_get_u32(body, 8 + padded);
-		if (strcmp((const char *)body + 8, DMABUF_INTERFACE) == 0 && version >= 4) {
-			p->dmabuf_name = name;
+	if (object == ID_REGISTRY && op == PROTO_WL_REGISTRY_EVT_GLOBAL) {
+		if (strcmp(wayland_args_string(msg, args, 1), "zwp_linux_dmabuf_v1") == 0 &&
+		    args->value[2] >= 4) {
+			p->dmabuf_name = args->value[0];
 		}
 		return true;
 	}
-	if (object == ID_SYNC_GLOBALS && opcode == 0) {
-		if (p->dmabuf_name == 0) {
-			return fail(p, "the compositor offers no linux-dmabuf version 4");
-		}
-		return ask_feedback(p);
+	if (object == ID_SYNC_GLOBALS) {
+		return p->dmabuf_name != 0
+			       ? ask_feedback(p)
+			       : fail(p, "the compositor offers no linux-dmabuf version 4");
 	}
-	if (object == ID_FEEDBACK && opcode == 2) { // main_device
-		if (len < 4 || wayland_msg_get_u32(body, 0) != sizeof(dev_t) ||
-		    len < 4 + sizeof(dev_t)) {
-			return fail(p, "malformed main_device event");
+	if (object == ID_FEEDBACK && op == PROTO_ZWP_LINUX_DMABUF_FEEDBACK_V1_EVT_MAIN_DEVICE) {
+		if (args->value[0] != sizeof(dev_t)) {
+			return fail(p, "main_device of %u bytes, not %zu", args->value[0],
+				    sizeof(dev_t));
 		}
-		memcpy(&p->dev, body + 4, sizeof(dev_t));
+		memcpy(&p->dev, msg + args->offset[0] + 4, sizeof(dev_t));
 		p->have_dev = true;
 		return true;
 	}
-	if ((object == ID_FEEDBACK && opcode == 0) || (object == ID_SYNC_FEEDBACK && opcode == 0)) {
+	if ((object == ID_FEEDBACK && op == PROTO_ZWP_LINUX_DMABUF_FEEDBACK_V1_EVT_DONE) ||
+	    object == ID_SYNC_FEEDBACK) {
 		if (!p->have_dev) {
 			return fail(p, "the default dmabuf feedback names no main device");
 		}
@@ -147,97 +139,96 @@ static bool event(struct probe *p, uint32_t object, uint16_t opcode, const uint8
 	return true; // everything else is of no interest here
 }
 
-/* Reads once (waiting until the deadline); closes any fds that came. */
-static bool read_some(struct probe *p) {
+/* Waits for input until the deadline and reads it into @in; closes any fds. */
+static bool read_some(struct probe *p, struct byte_queue *in, struct fd_queue *fds) {
 	int64_t left = p->deadline_ms - now_ms();
-	if (left <= 0) {
-		return fail(p, "the compositor did not answer in time");
-	}
 	struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-	int r = poll(&pfd, 1, (int)left);
+	int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 	if (r < 0 && errno == EINTR) {
 		return true;
 	}
 	if (r <= 0) {
 		return fail(p, "the compositor did not answer in time");
 	}
-	if (p->in_len == sizeof(p->in)) {
-		return fail(p, "event larger than %zu bytes", sizeof(p->in));
+	size_t received;
+	const char *why;
+	enum sock_result res = sock_recv(p->fd, in, fds, PROBE_READ_CHUNK, &received, &why);
+	while (fds->len > 0) {
+		fd_queue_drop(fds);
 	}
-	union {
-		char buf[CMSG_SPACE(28 * sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	struct iovec iov = {.iov_base = p->in + p->in_len, .iov_len = sizeof(p->in) - p->in_len};
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n = recvmsg(p->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+	switch (res) {
+	case SOCK_DONE:
+	case SOCK_AGAIN:
 		return true;
+	case SOCK_EOF:
+		return fail(p, "the compositor closed the connection");
+	case SOCK_ERROR:
+		break;
 	}
-	for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c != NULL;
-	     c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < count; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				close(fd);
+	return fail(p, "cannot read from the compositor: %s", why ? why : strerror(errno));
+}
+
+/* Handles the whole events at the head of @in. */
+static bool events(struct probe *p, struct byte_queue *in) {
+	while (!p->done) {
+		struct wayland_msg_header hdr;
+		struct wire_error err;
+		const uint8_t *msg = byte_queue_data(in);
+		enum wayland_msg_result r = wayland_msg_header_parse(
+			msg, in->len, WAYLAND_MSG_HARD_MAX_SIZE, &hdr, &err);
+		if (r == WAYLAND_MSG_INVALID) {
+			return fail(p, "%s", err.text);
+		}
+		if (r == WAYLAND_MSG_INCOMPLETE || hdr.size > in->len) {
+			return true;
+		}
+		uint32_t object = hdr.object_id;
+		const struct proto_interface *iface = object < ID_COUNT ? probe_objects[object]
+									: NULL;
+		if (iface != NULL) {
+			if (hdr.opcode >= iface->event_count) {
+				return fail(p, "%s#%u: unknown event opcode %u", iface->name,
+					    object, hdr.opcode);
+			}
+			const struct proto_message *m = &iface->events[hdr.opcode];
+			struct wayland_args args;
+			if (!wayland_msg_decode(msg, &hdr, iface, m, &args, &err)) {
+				return fail(p, "%s", err.text);
+			}
+			if (!event(p, object, msg, m, &args)) {
+				return false;
 			}
 		}
+		byte_queue_consume(in, hdr.size);
 	}
-	if (n < 0) {
-		return fail(p, "cannot read from the compositor: %s", strerror(errno));
-	}
-	if (n == 0) {
-		return fail(p, "the compositor closed the connection");
-	}
-	p->in_len += (size_t)n;
 	return true;
 }
 
 bool devprobe_main_device(int fd, int timeout_ms, dev_t *dev, char *err, size_t err_cap) {
-	static struct probe p; // 64 KiB: not on the stack
-	p = (struct probe){
+	struct probe p = {
 		.fd = fd,
 		.deadline_ms = now_ms() + timeout_ms,
 		.err = err,
 		.err_cap = err_cap,
 	};
-	const uint32_t hello[] = {1, header(12, 1), ID_REGISTRY, 1, header(12, 0), ID_SYNC_GLOBALS};
-	if (!send_words(&p, hello, sizeof(hello) / sizeof(hello[0]))) {
-		return false;
+	struct byte_queue in;
+	struct fd_queue fds = {0};
+	byte_queue_init(&in, PROBE_QUEUE_BYTES);
+	bool ok = fd_queue_init(&fds, PROBE_FDS) || fail(&p, "out of memory");
+	ok = ok &&
+	     request(&p, ID_DISPLAY, PROTO_WL_DISPLAY_REQ_GET_REGISTRY,
+		     (union wayland_value[]){{.u = ID_REGISTRY}}) &&
+	     request(&p, ID_DISPLAY, PROTO_WL_DISPLAY_REQ_SYNC,
+		     (union wayland_value[]){{.u = ID_SYNC_GLOBALS}});
+	while (ok && !p.done) {
+		ok = read_some(&p, &in, &fds) && events(&p, &in);
 	}
-	while (!p.done) {
-		if (!read_some(&p)) {
-			return false;
-		}
-		size_t pos = 0;
-		while (!p.done && p.in_len - pos >= 8) {
-			uint32_t object = wayland_msg_get_u32(p.in, pos);
-			uint32_t word = wayland_msg_get_u32(p.in, pos + 4);
-			uint32_t size = word >> 16;
-			if (size < 8 || size % 4 != 0) {
-				return fail(&p, "malformed event header (size %u)", size);
-			}
-			if (size > p.in_len - pos) {
-				break;
-			}
-			if (!event(&p, object, (uint16_t)(word & 0xffff), p.in + pos + 8,
-				   size - 8)) {
-				return false;
-			}
-			pos += size;
-		}
-		memmove(p.in, p.in + pos, p.in_len - pos);
-		p.in_len -= pos;
+	byte_queue_finish(&in);
+	fd_queue_finish(&fds);
+	if (ok) {
+		*dev = p.dev;
 	}
-	*dev = p.dev;
-	return true;
+	return ok;
 }
 
 int devprobe_pick(const struct devprobe_node *nodes, size_t count, dev_t main) {
