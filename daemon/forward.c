@@ -295,7 +295,6 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 		return false;
 	}
 	struct wayland_args args;
-	const char *iface_name = sender->interface->name; // static: outlives the object
 	if (!wayland_msg_decode(src, hdr, sender->interface, m, &args, err)) {
 		return false;
 	}
@@ -347,15 +346,6 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	uint32_t down_id = wayland_msg_get_u32(dst, 0);
 	// Adding an object may have moved the maps: find the sender again.
 	sender = objects_lookup_up(fw->objs, hdr->object_id);
-	if (sender == NULL) {
-		// A destructor event on an object the compositor had already
-		// released with delete_id: the event freed it. No compositor
-		// does this; it is not the guest's to see.
-		return wire_error_set(err,
-				      "%s.%s on object %" PRIu32
-				      ", which the compositor had already deleted",
-				      iface_name, m->name, hdr->object_id);
-	}
 	uint64_t meta[PROTO_MAX_ARGS] = {0};
 	int fds[PROTO_MAX_ARGS];
 	for (unsigned i = 0; i < m->fd_count; i++) {
