@@ -841,6 +841,23 @@ static bool surface_root(struct policy_surface *s, struct policy_surface **root,
 	return true;
 }
 
+/* Steps from @s up to @ancestor (0 when they are the same), or -1 when
+ * @ancestor is not on @s's chain. */
+static int steps_to(const struct policy_surface *s, const struct policy_surface *ancestor) {
+	for (int d = 0; s != NULL && d <= PARENT_WALK_MAX; d++, s = s->parent) {
+		if (s == ancestor) {
+			return d;
+		}
+	}
+	return -1;
+}
+
+/*
+ * wl_subcompositor.get_subsurface: the child (with whatever tree it already
+ * carries) joins the parent's window. The window's depth and subsurface
+ * count are checked with the child's tree included, so a deep or large tree
+ * cannot be grafted on in one step.
+ */
 static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *msg,
 					  struct wire_error *err) {
 	const struct policy_limits *l = &p->config->limits;
@@ -857,26 +874,32 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 		return fail(msg, err, "subsurface chain of wl_surface#%" PRIu32 " is too long",
 			    parent_obj->down_id);
 	}
-	for (struct policy_surface *t = parent; t != NULL; t = t->parent) {
-		if (t == child) {
-			return fail(msg, err, "wl_surface#%" PRIu32 " would be its own ancestor",
-				    child_obj->down_id);
-		}
+	if (steps_to(parent, child) >= 0) {
+		return fail(msg, err, "wl_surface#%" PRIu32 " would be its own ancestor",
+			    child_obj->down_id);
 	}
-	if (depth + 1 > l->max_subsurface_depth) {
-		return fail(msg, err, "subsurface depth limit (%" PRIu32 ") reached",
-			    l->max_subsurface_depth);
-	}
-	uint32_t count = 0;
+	// The window's subsurfaces now, and the child's tree (child included).
+	uint32_t window = 0, tree = 0, tree_height = 0;
 	struct policy_surface *t;
 	wl_list_for_each(t, &p->surfaces, link) {
+		int below_child = steps_to(t, child);
+		if (below_child >= 0) {
+			tree++;
+			tree_height = (uint32_t)below_child > tree_height ? (uint32_t)below_child
+									  : tree_height;
+			continue;
+		}
 		struct policy_surface *r;
 		uint32_t d;
 		if (t->parent != NULL && surface_root(t, &r, &d, NULL, NULL) && r == root) {
-			count++;
+			window++;
 		}
 	}
-	if (count >= l->max_subsurfaces) {
+	if (depth + 1 + tree_height > l->max_subsurface_depth) {
+		return fail(msg, err, "subsurface depth limit (%" PRIu32 ") reached",
+			    l->max_subsurface_depth);
+	}
+	if (window + tree > l->max_subsurfaces) {
 		return fail(msg, err, "subsurface limit (%" PRIu32 ") per window reached",
 			    l->max_subsurfaces);
 	}

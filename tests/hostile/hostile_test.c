@@ -1928,6 +1928,29 @@ TEST(H_46_subsurface_deep) {
 		       "subsurface depth limit (8) reached"));
 }
 
+/* Depth counts the tree a surface brings along: a window 7 deep plus a
+ * two-level tree grafted at its bottom would be 9 deep. */
+TEST(H_46_subsurface_deep_graft) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t parent = new_surface(&m, s.attacker, comp);
+	for (int level = 1; level <= 7; level++) {
+		uint32_t surface = new_surface(&m, s.attacker, comp);
+		get_subsurface(&m, s.attacker, subcomp, surface, parent);
+		parent = surface;
+	}
+	uint32_t graft = new_surface(&m, s.attacker, comp);
+	get_subsurface(&m, s.attacker, subcomp, new_surface(&m, s.attacker, comp), graft);
+	setup(&s, &m);
+	m.len = 0;
+	get_subsurface(&m, s.attacker, subcomp, graft, parent);
+	attack(&s, "H-46-subsurface-deep-graft", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", "subsurface depth limit (8) reached"));
+}
+
 /* A surface cannot become its own ancestor (the compositor's bad_parent);
  * crossway refuses it itself, as its bookkeeping depends on it. */
 TEST(H_46_subsurface_cycle) {
@@ -1966,6 +1989,29 @@ TEST(H_46_subsurface_count) {
 	m.len = 0;
 	get_subsurface(&m, s.attacker, subcomp, fifth, root);
 	attack(&s, "H-46-subsurface-count", &m, NULL, 0,
+	       NEEDLES("wl_subcompositor#", "subsurface limit (4) per window reached"));
+}
+
+/* The count includes the subsurfaces a grafted tree brings along. */
+TEST(H_46_subsurface_count_graft) {
+	struct session s;
+	session_start(&s, "max-subsurfaces = 4\n");
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t root = new_surface(&m, s.attacker, comp);
+	for (int i = 0; i < 2; i++) {
+		get_subsurface(&m, s.attacker, subcomp, new_surface(&m, s.attacker, comp), root);
+	}
+	uint32_t graft = new_surface(&m, s.attacker, comp);
+	for (int i = 0; i < 2; i++) {
+		get_subsurface(&m, s.attacker, subcomp, new_surface(&m, s.attacker, comp), graft);
+	}
+	setup(&s, &m);
+	m.len = 0;
+	// 2 in the window, 3 in the graft (itself and its two): 5 > 4.
+	get_subsurface(&m, s.attacker, subcomp, graft, root);
+	attack(&s, "H-46-subsurface-count-graft", &m, NULL, 0,
 	       NEEDLES("wl_subcompositor#", "subsurface limit (4) per window reached"));
 }
 
