@@ -1373,7 +1373,7 @@ static enum policy_verdict params_create(struct policy *p, struct policy_msg *ms
 		}
 	}
 	uint32_t format = arg(msg, base + 2);
-	if (pp != NULL && p->formats_shown_count > 0 && !p->formats_shown_overflow &&
+	if (pp != NULL && p->formats_shown_count > 0 &&
 	    !format_was_shown(p, format, pp->planes[0].modifier)) {
 		// Filtered out for the guest, or never offered by the compositor.
 		return fail(msg, err,
@@ -1423,14 +1423,14 @@ static enum policy_verdict dmabuf_request(struct policy *p, struct policy_msg *m
 	return POLICY_PASS;
 }
 
-/* Keeps a copy of the compositor's format table to filter tranches with. */
+/* Keeps a copy of the compositor's format table to read tranches with. */
 static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg,
 					struct wire_error *err) {
 	uint32_t size = arg(msg, 1);
 	free(p->format_table);
 	p->format_table = NULL;
 	p->format_table_len = 0;
-	if (p->can_allocate == NULL || msg->fds == NULL) {
+	if (msg->fds == NULL) {
 		return POLICY_PASS;
 	}
 	struct fdtype t;
@@ -1461,28 +1461,34 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
 	return POLICY_PASS;
 }
 
-/* Drops the table indices of pairs the allocator cannot make. */
-/* A format/modifier pair the guest was shown (INVALID: any modifier, the
- * format events of linux-dmabuf v1 and v2). Past the bound, the set stops
- * growing and stops being checked. */
-static void remember_format(struct policy *p, uint32_t format, uint64_t modifier) {
+/*
+ * Remembers a format/modifier pair the guest is about to be shown (modifier
+ * INVALID: any, as the format events of linux-dmabuf v1 and v2 say). Pairs
+ * come again with every feedback object and bind, so they are kept once.
+ * False when the set is full: the caller must not show the pair then, so
+ * everything shown stays checkable.
+ */
+static bool remember_format(struct policy *p, uint32_t format, uint64_t modifier) {
+	for (uint32_t i = 0; i < p->formats_shown_count; i++) {
+		if (p->formats_shown[i].format == format &&
+		    p->formats_shown[i].modifier == modifier) {
+			return true;
+		}
+	}
 	if (p->formats_shown_count == FORMAT_TABLE_MAX_ENTRIES) {
-		p->formats_shown_overflow = true;
-		return;
+		return false;
 	}
 	if (p->formats_shown == NULL) {
 		p->formats_shown = calloc(FORMAT_TABLE_MAX_ENTRIES, sizeof(*p->formats_shown));
 		if (p->formats_shown == NULL) {
-			p->formats_shown_overflow = true;
-			return;
+			return false;
 		}
 	}
 	p->formats_shown[p->formats_shown_count++] = (struct policy_format){.format = format,
 									    .modifier = modifier};
+	return true;
 }
 
-/* An exact pair; or, for a format only ever announced without modifiers
- * (v1/v2 format events), any modifier. */
 static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier) {
 	bool any = false, listed = false;
 	for (uint32_t i = 0; i < p->formats_shown_count; i++) {
@@ -1499,23 +1505,11 @@ static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t m
 	return any && !listed;
 }
 
+/* Drops the table indices of pairs the allocator cannot make; remembers the
+ * rest as shown. */
 static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *msg,
 					   struct wire_error *err) {
 	if (p->format_table == NULL) {
-		return POLICY_PASS;
-	}
-	if (p->can_allocate == NULL) {
-		// Nothing filtered: remember what the guest sees.
-		uint32_t len = arg(msg, 0);
-		const uint8_t *data = msg->bytes + msg->args->offset[0] + 4;
-		for (uint32_t i = 0; i + 2 <= len; i += 2) {
-			uint16_t index;
-			memcpy(&index, data + i, 2);
-			if (index < p->format_table_len) {
-				remember_format(p, (uint32_t)p->format_table[2 * index],
-						p->format_table[2 * index + 1]);
-			}
-		}
 		return POLICY_PASS;
 	}
 	uint32_t len = arg(msg, 0);
@@ -1530,9 +1524,9 @@ static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *
 		}
 		uint32_t format = (uint32_t)p->format_table[2 * index];
 		uint64_t modifier = p->format_table[2 * index + 1];
-		if (p->can_allocate(p->hook_data, format, modifier)) {
+		if ((p->can_allocate == NULL || p->can_allocate(p->hook_data, format, modifier)) &&
+		    remember_format(p, format, modifier)) {
 			kept[n++] = index;
-			remember_format(p, format, modifier);
 		} else {
 			p->formats_filtered++;
 		}
@@ -1559,12 +1553,12 @@ static enum policy_verdict dmabuf_event(struct policy *p, struct policy_msg *msg
 		uint64_t modifier = op == PROTO_ZWP_LINUX_DMABUF_V1_EVT_MODIFIER
 					    ? (uint64_t)arg(msg, 1) << 32 | arg(msg, 2)
 					    : DRM_FORMAT_MOD_INVALID;
-		if (p->can_allocate != NULL &&
-		    !p->can_allocate(p->hook_data, arg(msg, 0), modifier)) {
+		if ((p->can_allocate != NULL &&
+		     !p->can_allocate(p->hook_data, arg(msg, 0), modifier)) ||
+		    !remember_format(p, arg(msg, 0), modifier)) {
 			p->formats_filtered++;
 			return POLICY_DROP;
 		}
-		remember_format(p, arg(msg, 0), modifier);
 		return POLICY_PASS;
 	}
 	if (iface == &proto_zwp_linux_dmabuf_feedback_v1) {

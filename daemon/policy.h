@@ -138,9 +138,8 @@ struct policy {
 	uint32_t format_table_len;    // entries
 	uint64_t formats_filtered;    // format/modifier pairs hidden from the guest
 	// What the guest was shown; params it creates must use one of these.
-	struct policy_format *formats_shown; // owned; FORMAT_TABLE_MAX_ENTRIES
+	struct policy_format *formats_shown; // owned; FORMAT_TABLE_MAX_ENTRIES, no duplicates
 	uint32_t formats_shown_count;
-	bool formats_shown_overflow;
 	// Serials of recent input events on the guest's surfaces (ring).
 	uint32_t input_serials[POLICY_INPUT_SERIALS];
 	uint32_t input_serial_count, input_serial_next;
