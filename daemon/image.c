@@ -160,9 +160,10 @@ static dev_t node_rdev(const char *path) {
 	return path != NULL && stat(path, &st) == 0 && S_ISCHR(st.st_mode) ? st.st_rdev : 0;
 }
 
-/* Opens @wanted, else the render node of the device @preferred names (the
- * compositor's main device), else the first render node. */
-static int open_render_node(const char *wanted, const dev_t *preferred, char *path, size_t cap) {
+/* Opens @wanted, else (with more than one render node to choose from) the
+ * render node of the compositor's main device, else the first. */
+static int open_render_node(const char *wanted, image_main_device_func_t main_device, void *data,
+			    char *path, size_t cap) {
 	if (wanted != NULL) {
 		snprintf(path, cap, "%s", wanted);
 		return open(wanted, O_RDWR | O_CLOEXEC);
@@ -183,7 +184,10 @@ static int open_render_node(const char *wanted, const dev_t *preferred, char *pa
 			};
 		}
 	}
-	int first = preferred != NULL ? devprobe_pick(nodes, count, *preferred) : -1;
+	dev_t dev;
+	int first = count > 1 && main_device != NULL && main_device(data, &dev)
+			    ? devprobe_pick(nodes, count, dev)
+			    : -1;
 	int fd = -1;
 	if (first >= 0) {
 		snprintf(path, cap, "%s", nodes[first].render_path);
@@ -199,33 +203,17 @@ static int open_render_node(const char *wanted, const dev_t *preferred, char *pa
 	errno = fd < 0 && count == 0 ? ENODEV : errno;
 	return fd;
 }
-
-size_t image_render_node_count(void) {
-	drmDevicePtr devices[16];
-	int n = drmGetDevices2(0, devices, 16);
-	size_t count = 0;
-	for (int i = 0; i < n; i++) {
-		count += (devices[i]->available_nodes & (1 << DRM_NODE_RENDER)) != 0;
-	}
-	if (n > 0) {
-		drmFreeDevices(devices, n);
-	}
-	return count;
-}
-#else
-size_t image_render_node_count(void) {
-	return 0;
-}
 #endif
 
 bool image_allocator_init(struct image_allocator *a, const char *render_node,
-			  const dev_t *preferred, char *err, size_t err_cap) {
+			  image_main_device_func_t main_device, void *data, char *err,
+			  size_t err_cap) {
 	*a = (struct image_allocator){.render_fd = -1};
 	if (render_node != NULL && (render_node[0] == '\0' || strcmp(render_node, "none") == 0)) {
 		return true;
 	}
 #if HAVE_GBM
-	a->render_fd = open_render_node(render_node, preferred, a->render_node,
+	a->render_fd = open_render_node(render_node, main_device, data, a->render_node,
 					sizeof(a->render_node));
 	if (a->render_fd < 0) {
 		if (render_node != NULL) {

@@ -67,19 +67,21 @@ struct image_allocator {
 	size_t driver_fd_count;
 };
 
+/** Tells the device the compositor renders with; false when unknown. */
+typedef bool (*image_main_device_func_t)(void *data, dev_t *dev);
+
 /**
- * Opens @render_node (NULL: a render node libdrm finds, that of the device
- * *@preferred when one matches, else the first; "" or "none": memfd only)
- * and creates the gbm device. @preferred (may be NULL) is the compositor's
- * main device (daemon/devprobe.h). Without gbm support in the build, or
- * without a usable node, the allocator is memfd only; that is not an error
- * unless @render_node named a node explicitly.
+ * Opens @render_node (NULL: a render node libdrm finds; "" or "none": memfd
+ * only) and creates the gbm device. With more than one render node to
+ * choose from, @main_device (may be NULL; called with @data) is asked for
+ * the compositor's device and its render node is preferred over the first
+ * (daemon/devprobe.h). Without gbm support in the build, or without a
+ * usable node, the allocator is memfd only; that is not an error unless
+ * @render_node named a node explicitly.
  */
 bool image_allocator_init(struct image_allocator *a, const char *render_node,
-			  const dev_t *preferred, char *err, size_t err_cap);
-
-/** How many render nodes libdrm finds (0 in builds without gbm). */
-size_t image_render_node_count(void);
+			  image_main_device_func_t main_device, void *data, char *err,
+			  size_t err_cap);
 
 void image_allocator_finish(struct image_allocator *a);
 

@@ -92,7 +92,7 @@ static bool valid_vm_name(const char *name) {
 static int print_probe(const char *render_node) {
 	struct image_allocator alloc;
 	char error[256];
-	bool ok = image_allocator_init(&alloc, render_node, NULL, error, sizeof(error));
+	bool ok = image_allocator_init(&alloc, render_node, NULL, NULL, error, sizeof(error));
 	printf("crossway %s\n", CROSSWAY_VERSION);
 	printf("backend link version: %u\n", CROSSWAY_BACKEND_VERSION);
 	printf("capset: %u (cross-domain), version 1\n", CROSSWAY_BACKEND_CAPSET_CROSS_DOMAIN);
@@ -140,14 +140,15 @@ static void service_connect(void *data, const struct service_listener *listener,
 }
 
 /*
- * With more than one render node and none chosen, asks the compositor which
- * device it renders with (linux-dmabuf v4's main device), on a connection of
- * its own that lives for one round trip, so guest images are allocated
- * where the compositor can use them. Not possible with an inherited
- * WAYLAND_SOCKET.
+ * The image allocator's question when it has render nodes to choose from:
+ * which device the compositor renders with (linux-dmabuf v4's main device),
+ * asked on a connection of its own that lives for one round trip, so guest
+ * images are allocated where the compositor can use them. Not possible with
+ * an inherited WAYLAND_SOCKET.
  */
-static bool compositor_main_device(const struct daemon_options *o, dev_t *dev) {
-	if (image_render_node_count() < 2 || (o->display == NULL && getenv("WAYLAND_SOCKET"))) {
+static bool compositor_main_device(void *data, dev_t *dev) {
+	const struct daemon_options *o = data;
+	if (o->display == NULL && getenv("WAYLAND_SOCKET")) {
 		return false;
 	}
 	char error[256];
@@ -179,10 +180,8 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 	// context's close fd stays open for the life of the process.
 	struct image_allocator alloc;
 	char error[256];
-	dev_t main_device;
-	bool have_main = o->render_node == NULL && comp_fd >= 0 &&
-			 compositor_main_device(o, &main_device);
-	if (!image_allocator_init(&alloc, o->render_node, have_main ? &main_device : NULL, error,
+	if (!image_allocator_init(&alloc, o->render_node,
+				  comp_fd >= 0 ? compositor_main_device : NULL, o, error,
 				  sizeof(error))) {
 		cw_log(CW_LOG_ERROR, "Images: %s", error);
 		fd_close(&backend_fd);

@@ -1519,8 +1519,8 @@ static void setup(void) {
 	loop = wl_event_loop_create();
 	fuzz_check(loop != NULL, "wl_event_loop_create");
 	char err[256];
-	fuzz_check(image_allocator_init(&alloc, "none", NULL, err, sizeof(err)), "allocator: %s",
-		   err);
+	fuzz_check(image_allocator_init(&alloc, "none", NULL, NULL, err, sizeof(err)),
+		   "allocator: %s", err);
 	// fds the loops open on first use, opened now so they are not counted
 	// as leaks: libwayland's timerfd for all timers of a loop (the context
 	// adds timers) and the counter's own directory fd.
