@@ -64,6 +64,18 @@ static inline bool fuzz_verbose(void) {
 	return verbose;
 }
 
+/** Prints one line to stderr when fuzz_verbose(). */
+__attribute__((format(printf, 1, 2))) static inline void fuzz_note(const char *fmt, ...) {
+	if (!fuzz_verbose()) {
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 /*
  * Guarded scratch blocks. fuzz_block(slot, n) returns a static block of
  * which exactly @n bytes are addressable under AddressSanitizer: the bytes

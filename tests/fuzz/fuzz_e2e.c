@@ -244,17 +244,6 @@ static struct wl_event_loop *loop;
 static struct image_allocator alloc;
 static char runtime_dir[64];
 
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
-	if (!fuzz_verbose()) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ---------------------------------------------------------------------- */
 /* fds                                                                    */
 
@@ -342,7 +331,7 @@ static bool link_send(struct harness *h, const void *p, size_t len, int fd) {
 	if (n < 0) {
 		fuzz_check(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET,
 			   "sendmsg on the link: %s", strerror(errno));
-		note("link: packet dropped (%s)", strerror(errno));
+		fuzz_note("link: packet dropped (%s)", strerror(errno));
 		return false;
 	}
 	return true;
@@ -478,12 +467,12 @@ static void channel_record(struct harness *h) {
 	}
 	fuzz_check(ok, "the channel record does not decode: %s", err.text);
 	if (r.cmd == CROSS_DOMAIN_CMD_READ) {
-		note("record: READ %" PRIu32 ", %" PRIu32 " bytes%s", r.identifier, r.data_size,
-		     r.hang_up ? ", hang up" : "");
+		fuzz_note("record: READ %" PRIu32 ", %" PRIu32 " bytes%s", r.identifier,
+			  r.data_size, r.hang_up ? ", hang up" : "");
 		return;
 	}
-	note("record: RECEIVE %" PRIu32 " bytes, %" PRIu32 " identifiers", r.data_size,
-	     r.num_identifiers);
+	fuzz_note("record: RECEIVE %" PRIu32 " bytes, %" PRIu32 " identifiers", r.data_size,
+		  r.num_identifiers);
 	for (uint32_t i = 0; i < r.num_identifiers; i++) {
 		uint32_t type = r.identifier_types[i];
 		fuzz_check(type == CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB ||
@@ -655,7 +644,7 @@ static int link_read(struct harness *h) {
 			break;
 		case CROSSWAY_BACKEND_ERROR:
 			fuzz_check(m.payload_size > 1, "ERROR without a reason");
-			note("ERROR %d: %s", m.error.code, (const char *)m.payload);
+			fuzz_note("ERROR %d: %s", m.error.code, (const char *)m.payload);
 			h->error = true;
 			break;
 		default:
@@ -794,7 +783,7 @@ static void guest_events(struct harness *h, const uint8_t *p, size_t len) {
 			char text[256];
 			wayland_msg_format(text, sizeof(text), msg, hdr.object_id, s->iface, pm,
 					   &args);
-			note(" <- %s", text);
+			fuzz_note(" <- %s", text);
 		}
 		for (unsigned i = 0; i < pm->arg_count; i++) {
 			struct gobj *o = gget(h, args.value[i]);
@@ -829,7 +818,7 @@ static void flush_send(struct harness *h) {
 	uint32_t sizes[CROSS_DOMAIN_MAX_IDENTIFIERS] = {0};
 	size_t n = cross_domain_encode_send(cmd, sizeof(cmd), h->layout, h->id_count, h->ids,
 					    h->types, sizes, h->send, (uint32_t)h->send_len);
-	note("SEND %zu bytes, %u identifiers", h->send_len, h->id_count);
+	fuzz_note("SEND %zu bytes, %u identifiers", h->send_len, h->id_count);
 	h->send_len = 0;
 	h->id_count = 0;
 	if (n > 0) {
@@ -954,7 +943,7 @@ static void guest_request(struct harness *h, struct fuzz_input *in) {
 	}
 	uint8_t buf[WAYLAND_MSG_DEFAULT_MAX_SIZE];
 	size_t n = wayland_msg_encode(buf, sizeof(buf), id, pm->opcode, pm, v);
-	note("guest %s#%" PRIu32 ".%s (%zu bytes)", s->iface->name, id, pm->name, n);
+	fuzz_note("guest %s#%" PRIu32 ".%s (%zu bytes)", s->iface->name, id, pm->name, n);
 	if (n == 0) {
 		return;
 	}
@@ -1025,8 +1014,8 @@ static void shm_blob(struct harness *h, struct fuzz_input *in) {
 	send_submit(h, cmd, n);
 	send_fence(h, CROSSWAY_BACKEND_RING_QUERY);
 	settle(h);
-	note("shm blob %" PRIu32 "x%" PRIu32 ": %s", w, hgt,
-	     h->have_requirements ? "requirements" : "no requirements");
+	fuzz_note("shm blob %" PRIu32 "x%" PRIu32 ": %s", w, hgt,
+		  h->have_requirements ? "requirements" : "no requirements");
 	if (h->have_requirements) {
 		create_blob(h, h->req.blob_id, page_round(h->req.size, page), true);
 	}
@@ -1174,7 +1163,7 @@ static void comp_event(struct harness *h, struct fuzz_input *in) {
 			break;
 		}
 	}
-	note("compositor %s#%" PRIu32 ".%s", iface->name, wl_resource_get_id(res), pm->name);
+	fuzz_note("compositor %s#%" PRIu32 ".%s", iface->name, wl_resource_get_id(res), pm->name);
 	wl_resource_post_event_array(res, pm->opcode, args);
 	for (unsigned k = 0; k < nfds; k++) {
 		close(fds[k]); // libwayland sends its own copies
@@ -1210,10 +1199,10 @@ static void comp_raw(struct harness *h, struct fuzz_input *in) {
 		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
-	note("compositor raw %zu bytes, %" PRIu32 " fds", n, nfds);
+	fuzz_note("compositor raw %zu bytes, %" PRIu32 " fds", n, nfds);
 	if (h->comp_raw >= 0 && (n > 0 || nfds > 0)) {
 		if (sendmsg(h->comp_raw, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-			note("compositor raw: %s", strerror(errno));
+			fuzz_note("compositor raw: %s", strerror(errno));
 		}
 	}
 	for (uint32_t i = 0; i < nfds; i++) {
@@ -1229,15 +1218,15 @@ static void host_action(struct harness *h, struct fuzz_input *in) {
 		static const uint32_t lens[] = {0, 5, 4096, 70000};
 		static uint8_t data[70000];
 		uint32_t len = lens[(what >> 4) & 3];
-		note("compositor: a host selection of %" PRIu32 " bytes as %s", len, mime);
+		fuzz_note("compositor: a host selection of %" PRIu32 " bytes as %s", len, mime);
 		recorder_offer_selection(rec, mime, data, len);
 		h->recorder_dirty = true; // the host selection outlives the client
 		break;
 	}
 	case 1: {
 		int fd = recorder_receive_selection(rec, mime);
-		note("compositor: receive the client selection as %s: %s", mime,
-		     fd >= 0 ? "a pipe" : strerror(errno));
+		fuzz_note("compositor: receive the client selection as %s: %s", mime,
+			  fd >= 0 ? "a pipe" : strerror(errno));
 		if (fd >= 0 && h->selection_count < 4) {
 			fcntl(fd, F_SETFL, O_NONBLOCK);
 			h->selection_fds[h->selection_count++] = fd;
@@ -1251,11 +1240,11 @@ static void host_action(struct harness *h, struct fuzz_input *in) {
 		break;
 	case 3:
 		h->comp_stalled = !h->comp_stalled;
-		note("compositor: %s", h->comp_stalled ? "stops reading" : "reads again");
+		fuzz_note("compositor: %s", h->comp_stalled ? "stops reading" : "reads again");
 		break;
 	case 4: {
 		struct wl_client *client = our_client();
-		note("compositor: drops the client");
+		fuzz_note("compositor: drops the client");
 		if (client != NULL) {
 			wl_client_destroy(client);
 		}
@@ -1543,8 +1532,9 @@ static void show_records(void) {
 	for (size_t i = 0; i < recorder_record_count(rec); i++) {
 		const struct recorder_record *r = recorder_record_get(rec, i);
 		if (r->seq >= next) {
-			note("  compositor %s %s",
-			     r->direction == RECORDER_DIRECTION_REQUEST ? "got" : "sent", r->text);
+			fuzz_note("  compositor %s %s",
+				  r->direction == RECORDER_DIRECTION_REQUEST ? "got" : "sent",
+				  r->text);
 			next = r->seq + 1;
 		}
 	}
@@ -1555,7 +1545,7 @@ static void act(struct harness *h, struct fuzz_input *in, uint32_t a) {
 					    "host fd", "poll",       "event",       "host",
 					    "write",   "raw submit", "raw packet",  "resource",
 					    "fence",   "raw event",  "import",      "end"};
-	note("action %s (0x%02x)", names[a & 15], a);
+	fuzz_note("action %s (0x%02x)", names[a & 15], a);
 	switch (a & 15) {
 	case A_REQUEST:
 		guest_request(h, in);
@@ -1640,11 +1630,11 @@ static void act(struct harness *h, struct fuzz_input *in, uint32_t a) {
 	case A_END:
 		// The VMM may close the link at any time, even before HELLO.
 		if (take8(in) & 1) {
-			note("the VMM closes the link");
+			fuzz_note("the VMM closes the link");
 			close(h->link);
 			h->link = -1;
 		} else {
-			note("SHUTDOWN");
+			fuzz_note("SHUTDOWN");
 			link_send(h, pkt,
 				  backend_link_encode_shutdown(pkt, sizeof(pkt), ++h->serial), -1);
 		}

@@ -151,17 +151,6 @@ static const char *const global_names[] = {
 };
 #define GLOBAL_NAMES (sizeof(global_names) / sizeof(global_names[0]))
 
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
-	if (!fuzz_verbose()) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Shadow maps                                                            */
 
@@ -619,7 +608,7 @@ static void check_to_compositor(struct harness *h) {
 			char text[512];
 			wayland_msg_format(text, sizeof(text), msg, hdr.object_id, s->iface, pm,
 					   &args);
-			note(" -> %s", text);
+			fuzz_note(" -> %s", text);
 		}
 		check_content(h, msg, s, pm, &args, fds);
 		for (unsigned i = 0; i < pm->fd_count; i++) {
@@ -704,7 +693,7 @@ static void check_to_guest(struct harness *h) {
 				char text[512];
 				wayland_msg_format(text, sizeof(text), msg, hdr.object_id, s->iface,
 						   pm, &args);
-				note(" <- %s", text);
+				fuzz_note(" <- %s", text);
 			}
 		}
 		unsigned got = 0;
@@ -787,7 +776,7 @@ static void check_all(struct harness *h) {
 static bool step_ok(struct harness *h, bool ok, const struct wire_error *err) {
 	if (!ok) {
 		fuzz_check(err->text[0] != '\0', "error without a reason");
-		note("stop: %s", err->text);
+		fuzz_note("stop: %s", err->text);
 		h->failed = true;
 	}
 	check_all(h);
@@ -953,7 +942,7 @@ static void guest_request(struct harness *h, struct fuzz_input *in) {
 	}
 	uint8_t buf[WAYLAND_MSG_DEFAULT_MAX_SIZE];
 	size_t n = wayland_msg_encode(buf, sizeof(buf), id, pm->opcode, pm, v);
-	note("guest %s#%u.%s (%zu bytes, %u fds)", s->iface->name, id, pm->name, n, nfds);
+	fuzz_note("guest %s#%u.%s (%zu bytes, %u fds)", s->iface->name, id, pm->name, n, nfds);
 	for (unsigned i = 0; i < nfds; i++) {
 		guest_add_fd(h, fds[i]);
 	}
@@ -1004,7 +993,7 @@ static void comp_event(struct harness *h, struct fuzz_input *in) {
 	}
 	uint8_t buf[WAYLAND_MSG_DEFAULT_MAX_SIZE + 16];
 	size_t n = wayland_msg_encode(buf, WAYLAND_MSG_DEFAULT_MAX_SIZE, id, pm->opcode, pm, v);
-	note("compositor %s#%u.%s (%zu bytes, %u fds)", s->iface->name, id, pm->name, n, nfds);
+	fuzz_note("compositor %s#%u.%s (%zu bytes, %u fds)", s->iface->name, id, pm->name, n, nfds);
 	if (n > 0 && pm->destructor && is_client(id)) {
 		// libwayland-server follows a destructor event with delete_id.
 		union wayland_value d = {.u = id};
@@ -1029,7 +1018,7 @@ static void comp_raw(struct harness *h, struct fuzz_input *in) {
 	for (uint32_t i = 0; i < nfds; i++) {
 		fds[i] = make_fd(take8(in));
 	}
-	note("compositor raw %zu bytes, %u fds", n, nfds);
+	fuzz_note("compositor raw %zu bytes, %u fds", n, nfds);
 	comp_feed(h, p, n, fds, nfds);
 }
 
@@ -1282,7 +1271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			case 2: {
 				const uint8_t *p;
 				size_t len = fuzz_take_bytes(&in, take8(&in) * 4, &p);
-				note("guest raw %zu bytes", len);
+				fuzz_note("guest raw %zu bytes", len);
 				guest_append(h, p, len);
 				break;
 			}

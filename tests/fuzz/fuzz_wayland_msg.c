@@ -77,17 +77,6 @@ struct session {
 	struct stream comp;
 };
 
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...) {
-	if (!fuzz_verbose()) {
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static uint64_t padded(uint32_t len) {
 	return ((uint64_t)len + 3) & ~(uint64_t)3;
 }
@@ -109,7 +98,7 @@ static enum wayland_msg_result parse_header(const uint8_t *p, size_t len, uint32
 		   (unsigned)size, (unsigned)max, (int)r);
 	fuzz_check(r != WAYLAND_MSG_INVALID || err.text[0] != '\0', "rejected without a reason");
 	if (r == WAYLAND_MSG_INVALID) {
-		note("stop: %s", err.text);
+		fuzz_note("stop: %s", err.text);
 	}
 	if (r == WAYLAND_MSG_OK) {
 		fuzz_check(hdr->object_id == id && hdr->opcode == (word & 0xffff) &&
@@ -189,7 +178,7 @@ static void check_format(const char *tag, const uint8_t *msg, uint32_t object_id
 		fuzz_check(memchr(buf, '\0', caps[k]) != NULL, "%s: format left no NUL (cap %zu)",
 			   m->name, caps[k]);
 		if (k == 0) {
-			note("%s %s", tag, buf);
+			fuzz_note("%s %s", tag, buf);
 		}
 	}
 }
@@ -362,8 +351,8 @@ static bool guest_message(struct session *s, const uint8_t *src,
 	check_format("->", msg, hdr->object_id, iface, m, &args, 1 + hdr->size % 61);
 	check_reencode(msg, hdr, m, &args);
 	if (!take_fds(&s->guest, m->fd_count)) {
-		note("stop: %s needs %u fds, %zu queued", m->name, (unsigned)m->fd_count,
-		     s->guest.fds);
+		fuzz_note("stop: %s needs %u fds, %zu queued", m->name, (unsigned)m->fd_count,
+			  s->guest.fds);
 		goto out;
 	}
 	if (r == OBJECTS_DROP) {
@@ -392,7 +381,7 @@ static bool guest_message(struct session *s, const uint8_t *src,
 	ok = true;
 out:
 	if (!ok && err.text[0] != '\0') {
-		note("stop: %s", err.text);
+		fuzz_note("stop: %s", err.text);
 	}
 	return ok;
 }
@@ -477,8 +466,8 @@ static bool compositor_message(struct session *s, const uint8_t *src,
 	check_format("<-", msg, hdr->object_id, iface, m, &args, 1 + hdr->size % 61);
 	check_reencode(msg, hdr, m, &args);
 	if (!take_fds(&s->comp, m->fd_count)) {
-		note("stop: %s needs %u fds, %zu queued", m->name, (unsigned)m->fd_count,
-		     s->comp.fds);
+		fuzz_note("stop: %s needs %u fds, %zu queued", m->name, (unsigned)m->fd_count,
+			  s->comp.fds);
 		goto out;
 	}
 	if (r == OBJECTS_DROP) {
@@ -529,7 +518,7 @@ static bool compositor_message(struct session *s, const uint8_t *src,
 	ok = true;
 out:
 	if (!ok && err.text[0] != '\0') {
-		note("stop: %s", err.text);
+		fuzz_note("stop: %s", err.text);
 	}
 	return ok;
 }
@@ -550,7 +539,7 @@ static bool drain(struct session *s, struct stream *st, bool guest) {
 			break;
 		}
 		if (s->messages++ == MAX_MESSAGES) {
-			note("stop: %u messages, the budget of one input", MAX_MESSAGES);
+			fuzz_note("stop: %u messages, the budget of one input", MAX_MESSAGES);
 			ok = false;
 			break;
 		}
@@ -572,7 +561,7 @@ static bool drain(struct session *s, struct stream *st, bool guest) {
 static bool feed(struct session *s, bool guest, const uint8_t *bytes, size_t n, size_t nfds) {
 	struct stream *st = guest ? &s->guest : &s->comp;
 	if (nfds > WAYLAND_MAX_FDS_PER_SENDMSG || st->fds + nfds > st->max_fds) {
-		note("stop: %zu fds in one chunk, %zu queued", nfds, st->fds);
+		fuzz_note("stop: %zu fds in one chunk, %zu queued", nfds, st->fds);
 		return false; // H-23: more fds than one SEND or recvmsg brings
 	}
 	st->fds += nfds;
@@ -591,7 +580,7 @@ static bool feed(struct session *s, bool guest, const uint8_t *bytes, size_t n, 
 		// from the previous one must have been used (H-22).
 		uint64_t used = st->used - st->used_at_end;
 		if (st->carried > 0 && used < st->carried) {
-			note("stop: %zu fds sent with no message to use them", st->carried);
+			fuzz_note("stop: %zu fds sent with no message to use them", st->carried);
 			return false;
 		}
 		st->carried = st->fds;
@@ -720,7 +709,7 @@ static void run_table(struct fuzz_input *in) {
 		check_reencode(msg, &hdr, m, &args);
 	} else {
 		fuzz_check(err.text[0] != '\0', "decode failed without a reason");
-		note("table: %s", err.text);
+		fuzz_note("table: %s", err.text);
 	}
 }
 
