@@ -38,7 +38,6 @@
  */
 /* _GNU_SOURCE: strcasestr. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -63,7 +62,6 @@
 #define LOG_CAP (256 * 1024)
 #define CENSUS_TIMEOUT_MS FAULTS_TIMEOUT_MS
 #define INJECT_TIMEOUT_MS 2000 // per wait: a site that stalls fails anyway
-#define RUN_TIMEOUT_S 30
 #define SHIM_PREFIX "crossway-alloc-shim: "
 /* The census must find at least this many sites, or the test proves nothing. */
 #define MIN_CONTEXT_SITES 12
@@ -113,7 +111,6 @@ struct alloc_site {
 
 /* Shared between the runner and its forked runs. */
 struct shared {
-	char reason[2048];
 	enum outcome outcome;
 	bool reached;
 	int baseline_fds; // context fds at the idle point without a fault
@@ -122,146 +119,14 @@ struct shared {
 };
 
 static struct shared *shared;
-static bool in_child;
 
-/* ------------------------------------------------------------------ */
-/* The harness functions faults.c uses (tests/harness/test.h)          */
-
-void test_fail(const char *file, int line, const char *fmt, ...) {
-	char text[sizeof(shared->reason)];
-	int n = snprintf(text, sizeof(text), "%s:%d: ", file, line);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
-	va_end(ap);
-	snprintf(shared->reason, sizeof(shared->reason), "%s", text);
-	if (in_child) {
-		_exit(1);
-	}
-	fprintf(stderr, "%s\n", text);
-	abort();
-}
-
-void test_skip(const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(shared->reason, sizeof(shared->reason), fmt, ap);
-	va_end(ap);
-	_exit(77);
-}
-
-void test_set_timeout(unsigned seconds) {
-	if (in_child) {
-		alarm(seconds);
-	}
-}
-
-void test_note(const char *fmt, ...) {
-	va_list ap;
-	va_start(ap, fmt);
-	printf("# ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	fflush(stdout);
-}
-
-int test_count_fds(void) {
-	DIR *dir = opendir("/proc/self/fd");
-	if (dir == NULL) {
-		return -1;
-	}
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL) {
-		n += e->d_name[0] != '.';
-	}
-	closedir(dir);
-	return n - 1; // the directory's own fd
-}
-
-const char *test_program(const char *var) {
-	const char *p = getenv(var);
-	if (p == NULL || access(p, X_OK) != 0) {
-		test_skip("%s is not set", var);
-	}
-	return p;
-}
-
-/* ------------------------------------------------------------------ */
-/* Forked runs                                                         */
-
-static void rm_tree(const char *path) {
-	DIR *dir = opendir(path);
-	if (dir != NULL) {
-		struct dirent *e;
-		while ((e = readdir(dir)) != NULL) {
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-				char sub[4096];
-				snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-				unlink(sub);
-			}
-		}
-		closedir(dir);
-	}
-	rmdir(path);
-}
-
-/* Runs @body(@arg) in a child with its own XDG_RUNTIME_DIR, a timeout and an
- * fd-leak check. Returns 0 pass, 1 fail, 2 skip; the reason is in shared. */
-static int run_forked(void (*body)(const void *), const void *arg) {
-	shared->reason[0] = '\0';
+/* One census or injection run, forked by the harness (test_run_forked:
+ * private XDG_RUNTIME_DIR, timeout, fd-leak check); what the child learnt
+ * comes back through @shared. */
+static int run(void (*body)(const void *), const void *arg, char *reason, size_t cap) {
 	shared->outcome = OUTCOME_NONE;
 	shared->reached = false;
-	char runtime[] = "/tmp/crossway-f08-XXXXXX";
-	if (mkdtemp(runtime) == NULL) {
-		snprintf(shared->reason, sizeof(shared->reason), "mkdtemp: %s", strerror(errno));
-		return 1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(shared->reason, sizeof(shared->reason), "fork: %s", strerror(errno));
-		rm_tree(runtime);
-		return 1;
-	}
-	if (pid == 0) {
-		in_child = true;
-		setenv("XDG_RUNTIME_DIR", runtime, 1);
-		setpgid(0, 0);
-		alarm(RUN_TIMEOUT_S);
-		int before = test_count_fds();
-		body(arg);
-		int after = test_count_fds();
-		if (after != before) {
-			test_fail(__FILE__, __LINE__,
-				  "fd leak: %d fds open before the run, %d after", before, after);
-		}
-		fflush(stdout);
-		_exit(0);
-	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-	}
-	kill(-pid, SIGKILL); // whatever the run started goes with it
-	rm_tree(runtime);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		return 0;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-		return 2;
-	}
-	if (WIFSIGNALED(status)) {
-		size_t n = strlen(shared->reason);
-		snprintf(shared->reason + n, sizeof(shared->reason) - n,
-			 "%srun killed by signal %d (%s)", n ? "; " : "", WTERMSIG(status),
-			 WTERMSIG(status) == SIGALRM ? "timeout" : strsignal(WTERMSIG(status)));
-	} else if (shared->reason[0] == '\0') {
-		snprintf(shared->reason, sizeof(shared->reason), "exit status %d",
-			 WEXITSTATUS(status));
-	}
-	return 1;
+	return test_run_forked(body, arg, reason, cap);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1010,10 +875,11 @@ int main(int argc, char *argv[]) {
 		  "render node (there is none without a GPU: then images are memfds and its "
 		  "sites are skipped, not seen)",
 		  shard + 1, shards);
-	int res = run_forked(census_body, NULL);
+	char reason[2048];
+	int res = run(census_body, NULL, reason, sizeof(reason));
 	if (res != 0) {
 		printf("1..1\nnot ok 1 census%s\n", res == 2 ? " # SKIP" : "");
-		printf("# %s\n", shared->reason);
+		printf("# %s\n", reason);
 		return res == 2 ? 0 : 1;
 	}
 	if (shared->site_count == 0 && faults_sanitized()) {
@@ -1064,7 +930,7 @@ int main(int argc, char *argv[]) {
 		const struct alloc_site *s = &shared->sites[selected[i]];
 		char name[512];
 		describe(s, name, sizeof(name));
-		res = run_forked(inject_body, s);
+		res = run(inject_body, s, reason, sizeof(reason));
 		if (shared->reached) {
 			exercised[s->context][s->kind]++;
 			outcomes[shared->outcome]++;
@@ -1072,13 +938,13 @@ int main(int argc, char *argv[]) {
 		if (res == 0) {
 			printf("ok %zu %s\n", i + 2, name);
 		} else if (res == 2) {
-			printf("ok %zu %s # SKIP %s\n", i + 2, name, shared->reason);
+			printf("ok %zu %s # SKIP %s\n", i + 2, name, reason);
 		} else {
 			failed++;
 			printf("not ok %zu %s\n", i + 2, name);
 			printf("# again: CROSSWAY_ALLOC_MODE=inject CROSSWAY_ALLOC_SITE='%s'\n",
 			       s->key);
-			for (char *line = strtok(shared->reason, "\n"); line != NULL;
+			for (char *line = strtok(reason, "\n"); line != NULL;
 			     line = strtok(NULL, "\n")) {
 				printf("# %s\n", line);
 			}

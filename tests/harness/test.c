@@ -13,9 +13,6 @@
 
 #include "tests/harness/test.h"
 
-extern const struct test_case __start_crossway_tests[];
-extern const struct test_case __stop_crossway_tests[];
-
 #define DEFAULT_TIMEOUT 30
 #define EXIT_SKIP 77
 
@@ -125,9 +122,8 @@ static void rm_tree(const char *path) {
 	rmdir(path);
 }
 
-/* Runs one test instance in a child. Returns 0 pass, 1 fail, 2 skip. */
-static int run_forked(const struct test_case *tc, const void *data, char *reason,
-		      size_t reason_cap) {
+int test_run_forked(void (*run)(const void *data), const void *data, char *reason,
+		    size_t reason_cap) {
 	int pfd[2];
 	// Close-on-exec: programs the test starts must not hold the reason pipe.
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -160,7 +156,7 @@ static int run_forked(const struct test_case *tc, const void *data, char *reason
 		const char *t = getenv("CROSSWAY_TEST_TIMEOUT");
 		alarm(t ? (unsigned)atoi(t) : DEFAULT_TIMEOUT);
 		int before = test_count_fds();
-		tc->run(data);
+		run(data);
 		int after = test_count_fds();
 		if (after != before) {
 			fprintf(stderr, "# fd leak: %d fds open before the test, %d after\n",
@@ -214,58 +210,4 @@ static int run_forked(const struct test_case *tc, const void *data, char *reason
 			 sig, sig == SIGALRM ? "timeout" : strsignal(sig));
 	}
 	return 1;
-}
-
-int main(int argc, char *argv[]) {
-	const char *filter = argc > 1 ? argv[1] : NULL;
-	bool no_fork = getenv("CROSSWAY_TEST_NO_FORK") != NULL;
-	signal(SIGPIPE, SIG_IGN);
-	size_t total = 0;
-	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests;
-	     tc++) {
-		if (filter == NULL || strstr(tc->name, filter) != NULL) {
-			total += tc->count;
-		}
-	}
-	printf("1..%zu\n", total);
-	fflush(stdout);
-	size_t index = 0, failed = 0;
-	for (const struct test_case *tc = __start_crossway_tests; tc < __stop_crossway_tests;
-	     tc++) {
-		if (filter != NULL && strstr(tc->name, filter) == NULL) {
-			continue;
-		}
-		for (size_t i = 0; i < tc->count; i++) {
-			const void *data = tc->table ? (const char *)tc->table + i * tc->elem_size
-						     : NULL;
-			char name[256];
-			if (tc->table) {
-				snprintf(name, sizeof(name), "%s[%zu]", tc->name, i);
-			} else {
-				snprintf(name, sizeof(name), "%s", tc->name);
-			}
-			index++;
-			if (no_fork) {
-				tc->run(data);
-				printf("ok %zu %s\n", index, name);
-				continue;
-			}
-			char reason[2048];
-			int res = run_forked(tc, data, reason, sizeof(reason));
-			if (res == 0) {
-				printf("ok %zu %s\n", index, name);
-			} else if (res == 2) {
-				printf("ok %zu %s # SKIP %s\n", index, name, reason);
-			} else {
-				failed++;
-				printf("not ok %zu %s\n", index, name);
-				for (char *line = strtok(reason, "\n"); line;
-				     line = strtok(NULL, "\n")) {
-					printf("# %s\n", line);
-				}
-			}
-			fflush(stdout);
-		}
-	}
-	return failed ? 1 : 0;
 }

@@ -65,6 +65,15 @@ void test_set_timeout(unsigned seconds);
 /** Prints a TAP diagnostic line ("# ..."). */
 __attribute__((format(printf, 1, 2))) void test_note(const char *fmt, ...);
 
+/**
+ * Runs @run(@data) as the harness runs a test: in a forked child with its own
+ * process group and XDG_RUNTIME_DIR, the timeout, and the fd-leak check.
+ * Returns 0 (pass), 1 (fail) or 2 (skip), with the reason in @reason. For
+ * programs that list their cases at run time and bring their own main().
+ */
+int test_run_forked(void (*run)(const void *data), const void *data, char *reason,
+		    size_t reason_cap);
+
 /** Number of fds the process has open (entries of /proc/self/fd). */
 int test_count_fds(void);
 
