@@ -70,6 +70,34 @@ static bool parse_bool(struct parser *p, const char *key, const char *v, bool *o
 	return true;
 }
 
+/* The keyword values of the policy's enumerated keys, in enum order. */
+static const char *const clipboard_words[] = {"deny", "guest-to-host", "both"};
+static const char *const unsealed_shm_words[] = {"allow", "refuse"};
+static const char *const fullscreen_words[] = {"allow", "maximize"};
+static const char *const secctx_words[] = {"off", "optional", "required"};
+#define WORDS(w) (w), sizeof(w) / sizeof((w)[0])
+
+/* Sets *@out to the index of @v among @words; the error lists them all. */
+static bool parse_keyword(struct parser *p, const char *key, const char *v,
+			  const char *const *words, size_t n, unsigned *out) {
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(v, words[i]) == 0) {
+			*out = (unsigned)i;
+			return true;
+		}
+	}
+	char list[128] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s",
+			 i == 0       ? ""
+			 : i + 1 == n ? " or "
+				      : ", ",
+			 words[i]);
+	}
+	return perr(p, "%s: %s, not \"%s\"", key, list, v);
+}
+
 /* Parses a size with an optional K, M or G suffix (powers of 1024). */
 static bool parse_size(struct parser *p, const char *key, const char *v, uint64_t max,
 		       uint64_t *out) {
@@ -193,49 +221,36 @@ static bool set_key(struct parser *p, struct policy_config *pc, const char *key,
 	} else if (strcmp(key, "max-title-bytes") == 0) {
 		return parse_u32(p, key, v, 4096, &pc->max_title_bytes);
 	} else if (strcmp(key, "clipboard") == 0) {
-		if (strcmp(v, "deny") == 0) {
-			pc->clipboard = POLICY_CLIPBOARD_DENY;
-		} else if (strcmp(v, "guest-to-host") == 0) {
-			pc->clipboard = POLICY_CLIPBOARD_GUEST_TO_HOST;
-		} else if (strcmp(v, "both") == 0) {
-			pc->clipboard = POLICY_CLIPBOARD_BOTH;
-		} else {
-			return perr(p, "clipboard: deny, guest-to-host or both, not \"%s\"", v);
+		unsigned i;
+		if (!parse_keyword(p, key, v, WORDS(clipboard_words), &i)) {
+			return false;
 		}
+		pc->clipboard = (enum policy_clipboard)i;
 		return true;
 	} else if (strcmp(key, "primary-selection") == 0) {
 		return parse_bool(p, key, v, &pc->primary_selection);
 	} else if (strcmp(key, "unsealed-shm") == 0) {
-		if (strcmp(v, "allow") == 0) {
-			pc->refuse_unsealed_shm = false;
-		} else if (strcmp(v, "refuse") == 0) {
-			pc->refuse_unsealed_shm = true;
-		} else {
-			return perr(p, "unsealed-shm: allow or refuse, not \"%s\"", v);
+		unsigned i;
+		if (!parse_keyword(p, key, v, WORDS(unsealed_shm_words), &i)) {
+			return false;
 		}
+		pc->refuse_unsealed_shm = i == 1;
 		return true;
 	} else if (strcmp(key, "fullscreen") == 0) {
-		if (strcmp(v, "allow") == 0) {
-			pc->allow_fullscreen = true;
-		} else if (strcmp(v, "maximize") == 0) {
-			pc->allow_fullscreen = false;
-		} else {
-			return perr(p, "fullscreen: allow or maximize, not \"%s\"", v);
+		unsigned i;
+		if (!parse_keyword(p, key, v, WORDS(fullscreen_words), &i)) {
+			return false;
 		}
+		pc->allow_fullscreen = i == 0;
 		return true;
 	} else if (strcmp(key, "server-side-decorations") == 0) {
 		return parse_bool(p, key, v, &pc->server_side_decorations);
 	} else if (strcmp(key, "security-context") == 0) {
-		if (strcmp(v, "off") == 0) {
-			pc->secctx = POLICY_SECCTX_OFF;
-		} else if (strcmp(v, "optional") == 0) {
-			pc->secctx = POLICY_SECCTX_OPTIONAL;
-		} else if (strcmp(v, "required") == 0) {
-			pc->secctx = POLICY_SECCTX_REQUIRED;
-		} else {
-			return perr(p, "security-context: off, optional or required, not \"%s\"",
-				    v);
+		unsigned i;
+		if (!parse_keyword(p, key, v, WORDS(secctx_words), &i)) {
+			return false;
 		}
+		pc->secctx = (enum policy_secctx)i;
 		return true;
 	} else if (strcmp(key, "security-context-app-id") == 0) {
 		if (*v == '\0' || strlen(v) >= sizeof(pc->secctx_app_id)) {
@@ -447,8 +462,6 @@ void config_policy_for(const struct config *cfg, const char *vm_name, struct pol
 }
 
 void config_print(const struct policy_config *pc, FILE *out) {
-	static const char *const clip[] = {"deny", "guest-to-host", "both"};
-	static const char *const secctx[] = {"off", "optional", "required"};
 	const struct policy_limits *l = &pc->limits;
 	fprintf(out, "[vm %s]\nallow =", pc->vm_name);
 	for (size_t i = 0; i < pc->global_count; i++) {
@@ -462,12 +475,12 @@ void config_print(const struct policy_config *pc, FILE *out) {
 	fprintf(out, "\ntitle-prefix = %s\n", pc->tag_titles ? "yes" : "no");
 	fprintf(out, "app-id-prefix = %s\n", pc->app_id_prefix);
 	fprintf(out, "max-title-bytes = %" PRIu32 "\n", pc->max_title_bytes);
-	fprintf(out, "clipboard = %s\n", clip[pc->clipboard]);
+	fprintf(out, "clipboard = %s\n", clipboard_words[pc->clipboard]);
 	fprintf(out, "primary-selection = %s\n", pc->primary_selection ? "yes" : "no");
 	fprintf(out, "server-side-decorations = %s\n", pc->server_side_decorations ? "yes" : "no");
-	fprintf(out, "fullscreen = %s\n", pc->allow_fullscreen ? "allow" : "maximize");
-	fprintf(out, "unsealed-shm = %s\n", pc->refuse_unsealed_shm ? "refuse" : "allow");
-	fprintf(out, "security-context = %s\n", secctx[pc->secctx]);
+	fprintf(out, "fullscreen = %s\n", fullscreen_words[pc->allow_fullscreen ? 0 : 1]);
+	fprintf(out, "unsealed-shm = %s\n", unsealed_shm_words[pc->refuse_unsealed_shm]);
+	fprintf(out, "security-context = %s\n", secctx_words[pc->secctx]);
 	fprintf(out, "security-context-app-id = %s\n", pc->secctx_app_id);
 	fprintf(out, "max-message-bytes = %" PRIu32 "\n", l->max_message);
 	fprintf(out, "max-objects = %" PRIu32 "\n", l->max_objects);
