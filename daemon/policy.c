@@ -314,6 +314,11 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 }
 
 static enum policy_verdict registry_global_remove(struct policy *p, struct policy_msg *msg) {
+	if (arg(msg, 0) == p->deco_global) {
+		// Gone (the guest may never have seen it): crossway binds it no
+		// more; a manager it already bound keeps working.
+		p->deco_global = 0;
+	}
 	struct policy_global *g = find_global(p, arg(msg, 0));
 	if (g == NULL) {
 		return POLICY_DROP; // a global the guest never saw
