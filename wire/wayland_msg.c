@@ -186,40 +186,78 @@ void wayland_args_to_values(const uint8_t *msg, const struct proto_message *m,
 	}
 }
 
+/* The text of a message, written piece by piece without a printf call per
+ * piece (it runs for every logged message and, in the fuzz targets, for
+ * every message). `len` counts what would have been written, as
+ * vsnprintf's result does, so a truncated text shows as len >= cap. */
 struct fmt {
 	char *buf;
 	size_t cap;
 	size_t len;
 };
 
-__attribute__((format(printf, 2, 3))) static void put(struct fmt *f, const char *fmt, ...) {
-	if (f->len >= f->cap) {
-		return;
+static void put_bytes(struct fmt *f, const char *s, size_t n) {
+	if (f->len + 1 < f->cap) {
+		size_t room = f->cap - 1 - f->len;
+		size_t k = n < room ? n : room;
+		memcpy(f->buf + f->len, s, k);
+		f->buf[f->len + k] = '\0';
 	}
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(f->buf + f->len, f->cap - f->len, fmt, ap);
-	va_end(ap);
-	if (n > 0) {
-		f->len += (size_t)n;
+	f->len += n;
+}
+
+static void put(struct fmt *f, const char *s) {
+	put_bytes(f, s, strlen(s));
+}
+
+static void put_u32(struct fmt *f, uint32_t v) {
+	char digits[10];
+	size_t n = 0;
+	do {
+		digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	put_bytes(f, digits + sizeof(digits) - n, n);
+}
+
+static void put_i32(struct fmt *f, int32_t v) {
+	if (v < 0) {
+		put_bytes(f, "-", 1);
+		put_u32(f, 0u - (uint32_t)v);
+	} else {
+		put_u32(f, (uint32_t)v);
 	}
 }
 
-static void put_string(struct fmt *f, const char *s, uint32_t len) {
-	put(f, "\"");
-	// len includes the NUL. Control characters are escaped so a guest
-	// cannot forge log lines.
-	for (uint32_t i = 0; i + 1 < len && f->len < f->cap; i++) {
+/* A guest's or compositor's string, len bytes with the NUL. Control
+ * characters are escaped so a peer cannot forge log lines; runs of plain
+ * characters go in one copy. */
+static void put_escaped(struct fmt *f, const char *s, uint32_t len) {
+	static const char hex[] = "0123456789abcdef";
+	uint32_t i = 0;
+	uint32_t start = 0;
+	for (; i + 1 < len && f->len < f->cap; i++) {
 		unsigned char ch = (unsigned char)s[i];
+		if (ch != '"' && ch != '\\' && ch >= 0x20 && ch != 0x7f) {
+			continue;
+		}
+		put_bytes(f, s + start, i - start);
+		start = i + 1;
 		if (ch == '"' || ch == '\\') {
-			put(f, "\\%c", ch);
-		} else if (ch < 0x20 || ch == 0x7f) {
-			put(f, "\\x%02x", ch);
+			char esc[2] = {'\\', (char)ch};
+			put_bytes(f, esc, 2);
 		} else {
-			put(f, "%c", ch);
+			char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+			put_bytes(f, esc, 4);
 		}
 	}
-	put(f, "\"");
+	put_bytes(f, s + start, i - start);
+}
+
+static void put_string(struct fmt *f, const char *s, uint32_t len) {
+	put_bytes(f, "\"", 1);
+	put_escaped(f, s, len);
+	put_bytes(f, "\"", 1);
 }
 
 void wayland_msg_format(char *buf, size_t cap, const uint8_t *msg, uint32_t object_id,
@@ -230,7 +268,12 @@ void wayland_msg_format(char *buf, size_t cap, const uint8_t *msg, uint32_t obje
 	}
 	buf[0] = '\0';
 	struct fmt f = {.buf = buf, .cap = cap, .len = 0};
-	put(&f, "%s#%" PRIu32 ".%s(", iface->name, object_id, m->name);
+	put(&f, iface->name);
+	put(&f, "#");
+	put_u32(&f, object_id);
+	put(&f, ".");
+	put(&f, m->name);
+	put(&f, "(");
 	for (unsigned i = 0; i < m->arg_count; i++) {
 		const struct proto_arg *a = &m->args[i];
 		uint32_t v = args->value[i];
@@ -239,14 +282,17 @@ void wayland_msg_format(char *buf, size_t cap, const uint8_t *msg, uint32_t obje
 		}
 		switch (a->type) {
 		case PROTO_ARG_INT:
-			put(&f, "%" PRId32, (int32_t)v);
+			put_i32(&f, (int32_t)v);
 			break;
 		case PROTO_ARG_UINT:
-			put(&f, "%" PRIu32, v);
+			put_u32(&f, v);
 			break;
-		case PROTO_ARG_FIXED:
-			put(&f, "%f", (int32_t)v / 256.0);
+		case PROTO_ARG_FIXED: {
+			char num[32];
+			int n = snprintf(num, sizeof(num), "%f", (int32_t)v / 256.0);
+			put_bytes(&f, num, n > 0 ? (size_t)n : 0);
 			break;
+		}
 		case PROTO_ARG_STRING:
 			if (v == 0) {
 				put(&f, "nil");
@@ -258,20 +304,28 @@ void wayland_msg_format(char *buf, size_t cap, const uint8_t *msg, uint32_t obje
 			if (v == 0) {
 				put(&f, "nil");
 			} else {
-				put(&f, "%s#%" PRIu32, a->interface ? a->interface->name : "object",
-				    v);
+				put(&f, a->interface ? a->interface->name : "object");
+				put(&f, "#");
+				put_u32(&f, v);
 			}
 			break;
 		case PROTO_ARG_NEW_ID: {
-			const char *name = a->interface ? a->interface->name : NULL;
+			put(&f, "new id ");
 			if (a->dynamic && i >= 2 && args->value[i - 2] != 0) {
-				name = (const char *)msg + args->offset[i - 2] + 4;
+				// The interface name the message itself carries.
+				put_escaped(&f, (const char *)msg + args->offset[i - 2] + 4,
+					    args->value[i - 2]);
+			} else {
+				put(&f, a->interface ? a->interface->name : "[unknown]");
 			}
-			put(&f, "new id %s#%" PRIu32, name ? name : "[unknown]", v);
+			put(&f, "#");
+			put_u32(&f, v);
 			break;
 		}
 		case PROTO_ARG_ARRAY:
-			put(&f, "array[%" PRIu32 "]", v);
+			put(&f, "array[");
+			put_u32(&f, v);
+			put(&f, "]");
 			break;
 		case PROTO_ARG_FD:
 			put(&f, "fd");

@@ -12,6 +12,10 @@
 #   CROSSWAY_FUZZ_JOBS     parallel libFuzzer processes per target (default:
 #                          the number of cores); passed as -jobs and -workers
 #   CROSSWAY_FUZZ_WORKDIR  scratch space (default BUILDDIR/fuzz-long)
+#   CROSSWAY_FUZZ_TIMEOUT  seconds one input may take (default 1). libFuzzer
+#                          measures it on the wall clock, so on a loaded
+#                          machine use more; the slowest input is reported
+#                          either way
 #   CROSSWAY_FUZZ_MERGE    1 (default): merge inputs with new edges; all: inputs
 #                          with any new feature (edge hit counts too: many
 #                          more files); 0: leave the checked-in corpus alone
@@ -24,7 +28,8 @@
 # corpus is left as it is. (Merging on edges alone keeps the corpus small:
 # for e2e, 333 files instead of 1493 for the same 591 new edges.)
 #
-# Prints per target: executions, exec/s (all jobs together), edges (the
+# Prints per target: executions, CPU seconds the fuzzing processes used (user
+# + system, the measure of a "CPU-hour"), exec/s (all jobs together), edges (the
 # campaign's, and the merged corpus's), corpus files before and after, the
 # files added, and crashes/timeouts/OOMs with their inputs (left in
 # WORKDIR/<target>/artifacts; add them to the corpus once fixed). Exit status
@@ -45,7 +50,8 @@ jobs=${CROSSWAY_FUZZ_JOBS:-$(nproc)}
 work=${CROSSWAY_FUZZ_WORKDIR:-$build/fuzz-long}
 merge=${CROSSWAY_FUZZ_MERGE:-1}
 seconds=$(awk -v h="$hours" 'BEGIN { s = int(h * 3600); print (s < 1 ? 1 : s) }')
-limits=(-timeout=1 -rss_limit_mb=2048 -max_len=65536)
+timeout=${CROSSWAY_FUZZ_TIMEOUT:-1}
+limits=(-timeout="$timeout" -rss_limit_mb=2048 -max_len=65536)
 
 if [ $# -gt 0 ]; then
 	targets=("$@")
@@ -61,10 +67,22 @@ bytes() { du -sb "$1" | cut -f1; }
 # Sums or takes the largest value of a "stat::" line over the jobs' logs.
 stat_sum() { cat "$2"/fuzz-*.log 2>/dev/null | sed -n "s/^stat::$1: *//p" | awk '{s += $1} END {print s + 0}'; }
 max_cov() { cat "$1"/fuzz-*.log 2>/dev/null | grep -oE 'cov: [0-9]+' | awk '{if ($2 > m) m = $2} END {print m + 0}'; }
+# Sets children_cpu to the CPU seconds (user + system) of this shell's
+# finished children so far. (`times` must run in this shell, not in a
+# pipeline or $(...): a subshell has no finished children.)
+count_children_cpu() {
+	times >"$work/.times"
+	children_cpu=$(tail -1 "$work/.times" | awk '{
+		s = 0
+		for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] }
+		printf "%d", s
+	}')
+}
 # Edges covered by a corpus: what libFuzzer reports after loading it.
 corpus_cov() { "$1" -runs=0 "${limits[@]}" "$2" 2>&1 | grep -oE 'INITED cov: [0-9]+' | tail -1 | cut -d' ' -f3; }
 
 echo "fuzz-long: ${#targets[@]} targets, ${hours} h each (${seconds} s), $jobs jobs, in $work"
+mkdir -p "$work"
 status=0
 for name in "${targets[@]}"; do
 	bin=$build/tests/fuzz/fuzz-$name
@@ -82,12 +100,16 @@ for name in "${targets[@]}"; do
 	before_files=$(files "$src")
 	before_bytes=$(bytes "$src")
 	start=$(date +%s)
+	count_children_cpu
+	cpu_before=$children_cpu
 	# -jobs runs that many fuzzing processes on the one corpus directory
 	# (they share new inputs through it), each writing fuzz-N.log here.
 	(cd "$dir" && "$bin" "$dir/corpus" -max_total_time="$seconds" "${limits[@]}" \
 		-jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
 		-artifact_prefix="$dir/artifacts/" >"$dir/parent.log" 2>&1)
 	elapsed=$(($(date +%s) - start))
+	count_children_cpu
+	cpu=$((children_cpu - cpu_before))
 	runs=$(stat_sum number_of_executed_units "$dir")
 	speed=$(awk -v r="$runs" -v t="$elapsed" 'BEGIN { printf "%d", (t > 0 ? r / t : 0) }')
 	cov=$(max_cov "$dir")
@@ -120,8 +142,10 @@ for name in "${targets[@]}"; do
 	else
 		after="corpus not merged"
 	fi
-	echo "fuzz-long $name: $runs executions in ${elapsed} s, $speed exec/s, $cov edges" \
-		"(campaign), $after"
+	slowest=$(cat "$dir"/fuzz-*.log 2>/dev/null | sed -n 's/^stat::slowest_unit_time_sec: *//p' |
+		sort -n | tail -1)
+	echo "fuzz-long $name: $runs executions in ${elapsed} s (${cpu} CPU s), $speed exec/s," \
+		"$cov edges (campaign), $after; slowest input ${slowest:-?} s"
 	echo "fuzz-long $name: corpus $before_files files/$before_bytes bytes before," \
 		"$(files "$src") files/$(bytes "$src") bytes after, $added new files"
 	if [ "$found" -gt 0 ]; then

@@ -293,6 +293,64 @@ TEST(format_like_wayland_debug) {
 	wayland_msg_format(text, 12, b.data, 20, &proto_xdg_toplevel, m, &args);
 	test_assert_int_eq(strlen(text), 11);
 	test_assert(strcmp(text + 8, "...") == 0);
+
+	// Negative ints, fixed point, the largest uint, and a bound interface
+	// name carrying a control character (escaped like any string).
+	b.len = 0;
+	start = wl_begin(&b, 12, PROTO_WL_SURFACE_REQ_ATTACH);
+	bytes_u32(&b, 0);
+	bytes_u32(&b, (uint32_t)INT32_MIN);
+	bytes_u32(&b, (uint32_t)-7);
+	wl_end(&b, start);
+	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
+	m = &proto_wl_surface.requests[PROTO_WL_SURFACE_REQ_ATTACH];
+	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_surface, m, &args, NULL));
+	wayland_msg_format(text, sizeof(text), b.data, 4294967295u, &proto_wl_surface, m, &args);
+	test_assert_str_eq(text, "wl_surface#4294967295.attach(nil, -2147483648, -7)");
+
+	b.len = 0;
+	start = wl_begin(&b, 2, PROTO_WL_REGISTRY_REQ_BIND);
+	bytes_u32(&b, 3);
+	bytes_string(&b, "wl_\x1b[2J\\");
+	bytes_u32(&b, 4);
+	bytes_u32(&b, 5);
+	wl_end(&b, start);
+	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
+	m = &proto_wl_registry.requests[0];
+	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_registry, m, &args, NULL));
+	wayland_msg_format(text, sizeof(text), b.data, 2, &proto_wl_registry, m, &args);
+	test_assert_str_eq(text, "wl_registry#2.bind(3, \"wl_\\x1b[2J\\\\\", 4, "
+				 "new id wl_\\x1b[2J\\\\#5)");
+	// Every capacity: NUL-terminated within it, a prefix of the whole text
+	// (up to the ellipsis), and exactly the whole text once it fits.
+	char whole[128];
+	snprintf(whole, sizeof(whole), "%s", text);
+	for (size_t cap = 1; cap <= strlen(whole) + 1; cap++) {
+		char small[128];
+		memset(small, 'Z', sizeof(small));
+		wayland_msg_format(small, cap, b.data, 2, &proto_wl_registry, m, &args);
+		test_assert(memchr(small, '\0', cap) != NULL);
+		test_assert_int_eq(small[cap], 'Z');
+		size_t keep = cap > 4 ? cap - 4 : 0;
+		test_assert(strncmp(small, whole, keep) == 0);
+		if (cap == strlen(whole) + 1) {
+			test_assert_str_eq(small, whole);
+		} else if (cap > 3) {
+			test_assert(strcmp(small + cap - 4, "...") == 0);
+		}
+	}
+
+	b.len = 0;
+	start = wl_begin(&b, 30, PROTO_WL_POINTER_EVT_MOTION);
+	bytes_u32(&b, 1);
+	bytes_u32(&b, (uint32_t)(-384)); // -1.5
+	bytes_u32(&b, 256 * 100 + 64);   // 100.25
+	wl_end(&b, start);
+	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
+	m = &proto_wl_pointer.events[PROTO_WL_POINTER_EVT_MOTION];
+	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_pointer, m, &args, NULL));
+	wayland_msg_format(text, sizeof(text), b.data, 30, &proto_wl_pointer, m, &args);
+	test_assert_str_eq(text, "wl_pointer#30.motion(1, -1.500000, 100.250000)");
 }
 
 TEST(find_interface) {
