@@ -544,9 +544,16 @@ static void deliver(struct context *ctx) {
 	}
 	update_compositor_reading(ctx);
 	if (ctx->comp_eof && ctx->eof_sent && !ctx->ending) {
-		char reason[300];
-		snprintf(reason, sizeof(reason), "compositor closed the connection%s%s",
-			 ctx->comp_error[0] ? ": " : "", ctx->comp_error);
+		char reason[sizeof(ctx->fw.protocol_error) + 64];
+		if (ctx->have_fw && ctx->fw.protocol_error[0] != '\0') {
+			// What the guest got as wl_display.error, for the backend too.
+			snprintf(reason, sizeof(reason),
+				 "compositor closed the connection after a %s",
+				 ctx->fw.protocol_error);
+		} else {
+			snprintf(reason, sizeof(reason), "compositor closed the connection%s%s",
+				 ctx->comp_error[0] ? ": " : "", ctx->comp_error);
+		}
 		begin_ending(ctx, CONTEXT_EXIT_COMPOSITOR, reason);
 	}
 }
@@ -869,22 +876,6 @@ static void handle_submit(struct context *ctx, const uint8_t *data, uint32_t len
 /* ---------------------------------------------------------------------- */
 /* Backend requests                                                       */
 
-/* The guest's debug name is any bytes: printable ASCII is logged as it is,
- * everything else (control characters, escape sequences, newlines that
- * would forge log lines, non-ASCII) as \xNN. */
-static void sanitize(const char *in, char *out, size_t cap) {
-	size_t n = 0;
-	for (; *in != '\0' && n + 5 <= cap; in++) {
-		unsigned char c = (unsigned char)*in;
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			out[n++] = (char)c;
-		} else {
-			n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
-		}
-	}
-	out[n] = '\0';
-}
-
 static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	const struct crossway_backend_hello *h = &msg->hello;
 	if (ctx->hello_done) {
@@ -949,7 +940,7 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 		return;
 	}
 	char name[4 * CROSSWAY_BACKEND_NAME_SIZE];
-	sanitize(h->ctx_name, name, sizeof(name));
+	cw_log_sanitize(h->ctx_name, name, sizeof(name)); // any bytes the guest chose
 	cw_log(CW_LOG_INFO, "Serving context %" PRIu32 " (%s) of VM %s", h->ctx_id, name,
 	       ctx->vm_name);
 }

@@ -387,9 +387,16 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 	}
 	if (sender->interface == &proto_wl_display && m->opcode == PROTO_WL_DISPLAY_EVT_ERROR) {
 		const char *text = wayland_args_string(dst, &args, 2);
-		cw_log(CW_LOG_ERROR,
-		       "Compositor sent a protocol error: object %" PRIu32 ", code %" PRIu32 ": %s",
-		       args.value[0], args.value[1], text ? text : "");
+		char clean[256];
+		cw_log_sanitize(text ? text : "", clean, sizeof(clean));
+		// The decoded values are still the compositor's ids (translation
+		// rewrote the bytes); the text names the object as the guest does.
+		struct object *culprit = objects_lookup_up(fw->objs, args.value[0]);
+		snprintf(fw->protocol_error, sizeof(fw->protocol_error),
+			 "protocol error on %s#%" PRIu32 ", code %" PRIu32 ": %s",
+			 culprit != NULL ? culprit->interface->name : "object",
+			 wayland_msg_get_u32(dst, args.offset[0]), args.value[1], clean);
+		cw_log(CW_LOG_ERROR, "Compositor sent a %s", fw->protocol_error);
 	}
 	uint64_t pos = byte_queue_end(&fw->guest_out);
 	for (unsigned i = 0; i < m->fd_count; i++) {

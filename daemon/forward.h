@@ -45,11 +45,14 @@ struct forward {
 	struct byte_queue guest_out;   // whole validated messages for the guest
 	struct fd_queue guest_out_fds; // host fds for the guest; pos = message start
 	uint32_t max_message;
-	bool trace;               // print every message (WAYLAND_DEBUG style)
-	uint64_t requests;        // forwarded to the compositor
-	uint64_t events;          // queued to the guest
-	uint64_t dropped;         // valid but not forwarded
-	uint64_t fds_rejected;    // compositor messages dropped for a forbidden fd
+	bool trace;            // print every message (WAYLAND_DEBUG style)
+	uint64_t requests;     // forwarded to the compositor
+	uint64_t events;       // queued to the guest
+	uint64_t dropped;      // valid but not forwarded
+	uint64_t fds_rejected; // compositor messages dropped for a forbidden fd
+	// The compositor's wl_display.error, if it sent one, as text that is
+	// safe to log and to hand to the backend ("" if none).
+	char protocol_error[320];
 	size_t carried_fds;       // guest fds left over at the end of the last unit
 	uint64_t fds_used;        // guest fds consumed by messages, in total
 	uint64_t fds_used_at_end; // fds_used at the end of the last unit

@@ -36,6 +36,44 @@ void cw_log_set_tag(const char *text) {
 	snprintf(tag, sizeof(tag), "%s", text);
 }
 
+/* One line per message, whatever an argument held: a control character that
+ * got this far (callers escape what peers chose) becomes '?' rather than a
+ * forged line or a terminal escape. */
+static void one_line(char *buf, int n) {
+	for (int i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c < 0x20 || c == 0x7f) {
+			buf[i] = '?';
+		}
+	}
+}
+
+void cw_log_sanitize(const char *in, char *out, size_t cap) {
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	if (cap == 0) {
+		return;
+	}
+	for (; *in != '\0'; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (n + 2 > cap) {
+				break;
+			}
+			out[n++] = (char)c;
+		} else {
+			if (n + 5 > cap) {
+				break;
+			}
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		}
+	}
+	out[n] = '\0';
+}
+
 void cw_log_vat(enum cw_log_level level, const char *file, int line, const char *fmt, va_list ap) {
 	if (level > threshold || level == CW_LOG_SILENT) {
 		return;
@@ -57,6 +95,7 @@ void cw_log_vat(enum cw_log_level level, const char *file, int line, const char 
 	if (n >= (int)sizeof(buf) - 1) {
 		n = (int)sizeof(buf) - 2;
 	}
+	one_line(buf, n);
 	buf[n++] = '\n';
 	ssize_t unused = write(STDERR_FILENO, buf, (size_t)n);
 	(void)unused;
@@ -104,6 +143,7 @@ void cw_trace(const char *fmt, ...) {
 	if (n >= (int)sizeof(buf) - 1) {
 		n = (int)sizeof(buf) - 2;
 	}
+	one_line(buf, n);
 	buf[n++] = '\n';
 	ssize_t unused = write(STDERR_FILENO, buf, (size_t)n);
 	(void)unused;

@@ -51,6 +51,14 @@ __attribute__((format(printf, 4, 5))) void cw_log_errno_at(enum cw_log_level lev
 							   const char *file, int line,
 							   const char *fmt, ...);
 
+/**
+ * Copies @in to @out (@cap bytes, NUL-terminated), printable ASCII as it is
+ * and every other byte (control characters, escape sequences, newlines that
+ * would forge log lines, non-ASCII, the backslash itself) as \xNN. For text
+ * a peer chose: a VM's name, a compositor's error message.
+ */
+void cw_log_sanitize(const char *in, char *out, size_t cap);
+
 /** Prints one trace line, "[tag] text", whatever the level (for --trace). */
 __attribute__((format(printf, 1, 2))) void cw_trace(const char *fmt, ...);
 

@@ -302,6 +302,11 @@ TEST(f03_compositor_protocol_error) {
 	test_note("F-03: exit %d after %lld ms: %s", code, (long long)elapsed, a.error_text);
 	test_assert_int_eq(code, CROSSWAY_BACKEND_EXIT_COMPOSITOR);
 	test_assert_int_eq(a.error_code, CROSSWAY_BACKEND_ERROR_COMPOSITOR);
+	// The backend learns what the compositor said, and about which object.
+	char culprit[64];
+	snprintf(culprit, sizeof(culprit), "protocol error on xdg_surface#%u,", xdg_args[0]);
+	test_assert_str_contains(a.error_text, culprit);
+	test_assert_str_contains(a.error_text, "code 4: ack_configure(7) before any configure");
 	expect_eof_record(&a, fence);
 	// The guest got the compositor's wl_display.error, and the log names it.
 	test_assert_msg(display_error, "no wl_display.error for the guest");
