@@ -269,6 +269,8 @@ static bool set_key(struct parser *p, struct policy_config *pc, const char *key,
 		{"max-objects", &l->max_objects, NULL, max.max_objects},
 		{"max-toplevels", &l->max_toplevels, NULL, max.max_toplevels},
 		{"max-items", &l->max_items, NULL, max.max_items},
+		{"max-image-requirements", &l->max_image_requirements, NULL,
+		 max.max_image_requirements},
 		{"max-pipes", &l->max_pipes, NULL, max.max_pipes},
 		{"max-buffer-dimension", &l->max_dimension, NULL, max.max_dimension},
 		{"max-damage-rects", &l->max_damage_rects, NULL, max.max_damage_rects},
@@ -486,6 +488,7 @@ void config_print(const struct policy_config *pc, FILE *out) {
 	fprintf(out, "max-objects = %" PRIu32 "\n", l->max_objects);
 	fprintf(out, "max-toplevels = %" PRIu32 "\n", l->max_toplevels);
 	fprintf(out, "max-items = %" PRIu32 "\n", l->max_items);
+	fprintf(out, "max-image-requirements = %" PRIu32 "\n", l->max_image_requirements);
 	fprintf(out, "max-pipes = %" PRIu32 "\n", l->max_pipes);
 	fprintf(out, "max-buffer-dimension = %" PRIu32 "\n", l->max_dimension);
 	fprintf(out, "max-damage-rects = %" PRIu32 "\n", l->max_damage_rects);

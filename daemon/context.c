@@ -15,6 +15,7 @@
 #include "daemon/fdtype.h"
 #include "daemon/forward.h"
 #include "daemon/image.h"
+#include "daemon/image_reqs.h"
 #include "daemon/items.h"
 #include "daemon/log.h"
 #include "daemon/pipes.h"
@@ -63,6 +64,7 @@ struct context {
 	struct forward fw;
 	bool have_fw;
 	struct items items;
+	struct image_reqs image_reqs; // GET_IMAGE_REQUIREMENTS answers
 	struct resources resources;
 	struct pipes pipes;
 
@@ -695,10 +697,14 @@ static void cmd_init(struct context *ctx, const struct cross_domain_cmd *cmd) {
 }
 
 static void cmd_image_requirements(struct context *ctx, const struct cross_domain_cmd *cmd) {
-	struct item *it = items_find_image(&ctx->items, cmd->image.width, cmd->image.height,
-					   cmd->image.drm_format, cmd->image.flags);
-	if (it == NULL) {
-		struct image_layout layout;
+	uint32_t id = 0;
+	const struct image_layout *known = image_reqs_find(&ctx->image_reqs, cmd->image.width,
+							   cmd->image.height, cmd->image.drm_format,
+							   cmd->image.flags, &id);
+	struct image_layout layout;
+	if (known != NULL) {
+		layout = *known;
+	} else {
 		struct image_limits limits = {
 			.max_dimension = ctx->policy_config.limits.max_dimension,
 			.max_bytes = ctx->policy_config.limits.max_buffer_bytes};
@@ -718,25 +724,29 @@ static void cmd_image_requirements(struct context *ctx, const struct cross_domai
 			fail(ctx, CONTEXT_EXIT_ERROR, "GET_IMAGE_REQUIREMENTS: %s", err.text);
 			return;
 		}
-		it = items_add(&ctx->items, ITEM_IMAGE);
-		if (it == NULL) {
+		id = image_reqs_add(&ctx->image_reqs, &layout);
+		if (id == 0 && errno == ENOSPC) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
-			     "GET_IMAGE_REQUIREMENTS: item limit (%" PRIu32 ") reached",
-			     ctx->items.max);
+			     "GET_IMAGE_REQUIREMENTS: %" PRIu32
+			     " distinct image shapes asked about (limit max-image-requirements)",
+			     ctx->image_reqs.max);
 			return;
 		}
-		it->image = layout;
+		if (id == 0) {
+			fail(ctx, CONTEXT_EXIT_ERROR, "GET_IMAGE_REQUIREMENTS: out of memory");
+			return;
+		}
 	}
 	struct cross_domain_image_requirements reply = {
-		.modifier = it->image.modifier,
-		.size = it->image.size,
-		.blob_id = it->id,
+		.modifier = layout.modifier,
+		.size = layout.size,
+		.blob_id = id,
 		.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED,
 		.memory_idx = -1,
 		.physical_device_idx = -1,
 	};
-	memcpy(reply.strides, it->image.strides, sizeof(reply.strides));
-	memcpy(reply.offsets, it->image.offsets, sizeof(reply.offsets));
+	memcpy(reply.strides, layout.strides, sizeof(reply.strides));
+	memcpy(reply.offsets, layout.offsets, sizeof(reply.offsets));
 	uint8_t buf[CROSS_DOMAIN_IMAGE_REQUIREMENTS_SIZE];
 	size_t n = cross_domain_encode_image_requirements(buf, sizeof(buf), &reply);
 	emit_ring_write(ctx, &ctx->query, buf, (uint32_t)n);
@@ -1101,9 +1111,12 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 		     c->blob_mem);
 		return;
 	}
-	struct item *it = c->blob_id <= UINT32_MAX ? items_get(&ctx->items, (uint32_t)c->blob_id)
-						   : NULL;
-	if (it == NULL || (it->kind != ITEM_IMAGE && it->kind != ITEM_MEMORY)) {
+	// An image requirement (reusable) or a received memory fd (one blob).
+	const struct image_layout *image = image_reqs_get(&ctx->image_reqs, c->blob_id);
+	struct item *it = image == NULL && c->blob_id <= UINT32_MAX
+				  ? items_get(&ctx->items, (uint32_t)c->blob_id)
+				  : NULL;
+	if (image == NULL && (it == NULL || it->kind != ITEM_MEMORY)) {
 		fail(ctx, CONTEXT_EXIT_ERROR, "CREATE_BLOB: blob id %" PRIu64 " is unknown",
 		     c->blob_id);
 		return;
@@ -1114,8 +1127,8 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 		.size = c->size,
 	};
 	int fd = -1;
-	if (it->kind == ITEM_IMAGE) {
-		const struct image_layout *l = &it->image;
+	if (image != NULL) {
+		const struct image_layout *l = image;
 		if (!image_blob_size_ok(l->size, c->size)) {
 			fail(ctx, CONTEXT_EXIT_ERROR,
 			     "CREATE_BLOB: size %" PRIu64 " does not match blob %" PRIu64
@@ -1282,6 +1295,7 @@ static bool start_serving(struct context *ctx) {
 									: lim->clipboard_text_bytes;
 	pipes_init(&ctx->pipes, ctx->loop, lim->max_pipes, CROSSWAY_DEFAULT_PIPE_BUFFER, cap,
 		   ctx->stall_seconds * 1000, pipe_ready, pipe_drained, pipe_write_closed, ctx);
+	image_reqs_init(&ctx->image_reqs, lim->max_image_requirements);
 	if (!items_init(&ctx->items, lim->max_items) ||
 	    !resources_init(&ctx->resources, lim->max_items)) {
 		return false;
@@ -1395,6 +1409,7 @@ void context_destroy(struct context *ctx) {
 	}
 	backend_finish(&ctx->backend);
 	items_finish(&ctx->items);
+	image_reqs_finish(&ctx->image_reqs);
 	resources_finish(&ctx->resources);
 	free(ctx);
 }

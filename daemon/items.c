@@ -2,13 +2,14 @@
 #include <string.h>
 
 #include "daemon/fd.h"
+#include "daemon/image_reqs.h"
 #include "daemon/items.h"
 #include "wire/limits.h"
 
 #define SLOT_BITS 12
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)
-/* Generations run 1..0x7ffff so ids stay below 0x80000000. */
-#define GENERATION_MAX (0x7fffffffu >> SLOT_BITS)
+/* Generations run 1..0x3ffff so ids stay below IMAGE_REQS_ID_BASE. */
+#define GENERATION_MAX ((IMAGE_REQS_ID_BASE - 1) >> SLOT_BITS)
 
 bool items_init(struct items *items, uint32_t max) {
 	*items = (struct items){0};
@@ -75,17 +76,4 @@ void items_remove(struct items *items, struct item *item) {
 	}
 	memset(item, 0, sizeof(*item));
 	items->count--;
-}
-
-struct item *items_find_image(struct items *items, uint32_t width, uint32_t height, uint32_t fourcc,
-			      uint32_t flags) {
-	for (uint32_t i = 0; i < items->max; i++) {
-		struct item *it = &items->slots[i];
-		if (it->id != 0 && it->kind == ITEM_IMAGE && it->image.width == width &&
-		    it->image.height == height && it->image.fourcc == fourcc &&
-		    it->image.flags == flags) {
-			return it;
-		}
-	}
-	return NULL;
 }

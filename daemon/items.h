@@ -1,10 +1,11 @@
 /*
- * The table of identifiers crosswayd hands to the guest: image requirements
- * (reusable blob ids from GET_IMAGE_REQUIREMENTS), memory fds received from
- * the compositor (one CREATE_BLOB each), and write pipes from the compositor
- * (WRITE targets). Ids are slot + generation, so a stale id never finds a
- * newer item, lookups are O(1) and the table never grows past its limit.
- * Ids stay below CROSS_DOMAIN_PIPE_READ_START (the guest's read-pipe ids).
+ * The table of identifiers crosswayd hands to the guest: memory fds received
+ * from the compositor (one CREATE_BLOB each) and write pipes from the
+ * compositor (WRITE targets). Ids are slot + generation, so a stale id never
+ * finds a newer item, lookups are O(1) and the table never grows past its
+ * limit. Ids stay below IMAGE_REQS_ID_BASE (image requirements have the ids
+ * from there, daemon/image_reqs.h) and so below CROSS_DOMAIN_PIPE_READ_START
+ * (the guest's read-pipe ids).
  *
  * The table owns every fd it holds and closes it when the item goes.
  */
@@ -14,11 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon/image.h"
-
 enum item_kind {
 	ITEM_FREE = 0,
-	ITEM_IMAGE,      // an image requirement; stays until the context ends
 	ITEM_MEMORY,     // a memory fd for the guest to map (keymap, format table)
 	ITEM_WRITE_PIPE, // the write end of a compositor pipe; see daemon/pipes.h
 };
@@ -29,7 +27,6 @@ struct item {
 	uint32_t id; // 0 when free
 	uint8_t kind;
 	union {
-		struct image_layout image;
 		struct {
 			int fd; // owned
 			uint64_t size;
@@ -60,9 +57,5 @@ struct item *items_get(struct items *items, uint32_t id);
 
 /** Removes an item, closing its memory fd if it still holds one. */
 void items_remove(struct items *items, struct item *item);
-
-/** Finds the image item with this exact request, or NULL. */
-struct item *items_find_image(struct items *items, uint32_t width, uint32_t height, uint32_t fourcc,
-			      uint32_t flags);
 
 #endif

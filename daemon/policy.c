@@ -130,6 +130,7 @@ void policy_config_defaults(struct policy_config *cfg, const char *vm_name) {
 		.max_objects = WAYLAND_DEFAULT_MAX_OBJECTS,
 		.max_toplevels = CROSSWAY_DEFAULT_MAX_TOPLEVELS,
 		.max_items = CROSSWAY_DEFAULT_MAX_ITEMS,
+		.max_image_requirements = CROSSWAY_DEFAULT_MAX_IMAGE_REQUIREMENTS,
 		.max_pipes = CROSSWAY_DEFAULT_MAX_PIPES,
 		.max_dimension = CROSSWAY_DEFAULT_MAX_BUFFER_DIMENSION,
 		.max_damage_rects = CROSSWAY_DEFAULT_MAX_DAMAGE_RECTS,

@@ -55,7 +55,8 @@ struct policy_limits {
 	uint32_t max_message; // Wayland message bytes
 	uint32_t max_objects; // live protocol objects
 	uint32_t max_toplevels;
-	uint32_t max_items; // guest-visible identifiers
+	uint32_t max_items;              // guest-visible identifiers
+	uint32_t max_image_requirements; // distinct shapes asked about
 	uint32_t max_pipes;
 	uint32_t max_dimension;        // buffer width and height
 	uint32_t max_damage_rects;     // per commit; more collapse to their bounding box

@@ -41,6 +41,9 @@
 /* crosswayd defaults (security.md section 7.4); config may lower them */
 
 #define CROSSWAY_DEFAULT_MAX_ITEMS 4096u
+/* Distinct image shapes one context may ask about (daemon/image_reqs.h):
+ * each answer stays until the context ends, as guests reuse them. */
+#define CROSSWAY_DEFAULT_MAX_IMAGE_REQUIREMENTS 65536u
 #define CROSSWAY_DEFAULT_MAX_PIPES 32u
 #define CROSSWAY_DEFAULT_MAX_TOPLEVELS 256u
 /* Bytes queued towards the compositor before we stop reading the backend. */

@@ -25,7 +25,8 @@
 #include "tests/recorder/recorder.h"
 
 #define TIMEOUT 5000
-#define XRGB8888 1 // wl_shm format
+#define XRGB8888 1               // wl_shm format
+#define DRM_XRGB8888 0x34325258u // the same layout as a DRM fourcc (XR24)
 #define FILL 0xffe02080u
 
 struct fixture {
@@ -740,6 +741,39 @@ TEST(thousand_buffers_leave_no_fds) {
 	int after = context_fd_count(f.sim.pid);
 	test_assert_msg(after == before, "crosswayd had %d fds before, %d after 1000 buffers",
 			before, after);
+	test_assert_int_eq(teardown(&f), 0);
+}
+
+/* A window dragged through 5000 sizes: every shape gets its own answer, the
+ * same question gets the same blob id back, and the first answer still
+ * allocates at the end (guests cache answers and reuse them for as long as
+ * they run; with answers kept as items, the 4097th shape ended the context). */
+TEST(window_resized_through_5000_sizes) {
+	test_set_timeout(120);
+	struct fixture f;
+	setup(&f, 20, NULL);
+	struct cross_domain_image_requirements first, req;
+	test_assert(sim_image_requirements(&f.sim, 640, 480, DRM_XRGB8888, &first, TIMEOUT));
+	for (uint32_t i = 1; i < 5000; i++) {
+		uint32_t w = 640 + i % 1000, h = 480 + i / 1000;
+		test_assert_msg(sim_image_requirements(&f.sim, w, h, DRM_XRGB8888, &req, TIMEOUT),
+				"shape %u (%ux%u): %s", i, w, h, f.sim.error_text);
+		test_assert_msg(req.blob_id != first.blob_id, "shape %u shares the first id", i);
+		test_assert(req.strides[0] >= w * 4 && req.size >= (uint64_t)req.strides[0] * h);
+	}
+	// Asked again: the same answer under the same id.
+	test_assert(sim_image_requirements(&f.sim, 640, 480, DRM_XRGB8888, &req, TIMEOUT));
+	test_assert_int_eq(req.blob_id, first.blob_id);
+	test_assert_int_eq(req.size, first.size);
+	test_assert_int_eq(req.strides[0], first.strides[0]);
+	uint32_t resource;
+	struct crossway_backend_blob_reply reply;
+	int fd = sim_create_blob(&f.sim, first.blob_id, first.size, &resource, &reply, TIMEOUT);
+	test_assert_msg(fd >= 0, "the first answer no longer allocates: %s", f.sim.error_text);
+	test_assert_int_eq(reply.width, 640);
+	test_assert_int_eq(reply.height, 480);
+	close(fd);
+	test_assert(sim_send_unref(&f.sim, resource));
 	test_assert_int_eq(teardown(&f), 0);
 }
 

@@ -66,6 +66,7 @@ enum {
 	WL_DATA_SOURCE_OFFER = 0,
 	WL_DATA_DEVICE_SET_SELECTION = 1,
 	WL_DATA_OFFER_RECEIVE = 1,
+	WL_SEAT_GET_KEYBOARD = 1,
 };
 /* Event opcodes. */
 enum {
@@ -410,11 +411,11 @@ TEST(toplevel_limit) {
 /* ------------------------------------------------------------------ */
 /* Items (guest-visible identifiers)                                  */
 
-TEST(item_limit) {
+TEST(image_requirement_limit) {
 	struct fixture f;
-	setup(&f, NULL, "max-items = 4");
+	setup(&f, NULL, "max-image-requirements = 4");
 	struct vm vm, other;
-	vm_start(&f, &vm, "vm-items");
+	vm_start(&f, &vm, "vm-images");
 	vm_start(&f, &other, "vm-other");
 	struct cross_domain_image_requirements req;
 	for (uint32_t i = 0; i < 4; i++) {
@@ -422,11 +423,13 @@ TEST(item_limit) {
 			sim_image_requirements(&vm.sim, 16 + i, 16, FOURCC_XR24, &req, TIMEOUT),
 			"image %" PRIu32 ": %s", i, vm.sim.error_text);
 	}
-	// The same image again is the same item: no new one.
+	// The same shape again is the same answer: nothing new is kept.
 	test_assert(sim_image_requirements(&vm.sim, 16, 16, FOURCC_XR24, &req, TIMEOUT));
 	size_t records = recorder_record_count(f.rec);
 	test_assert(!sim_image_requirements(&vm.sim, 20, 16, FOURCC_XR24, &req, TIMEOUT));
-	expect_error(&f, &vm, "GET_IMAGE_REQUIREMENTS: item limit (4) reached");
+	expect_error(&f, &vm,
+		     "GET_IMAGE_REQUIREMENTS: 4 distinct image shapes asked about (limit "
+		     "max-image-requirements)");
 	// Nothing of this reaches the compositor; the context's end does.
 	for (size_t i = records; i < recorder_record_count(f.rec); i++) {
 		const struct recorder_record *r = recorder_record_get(f.rec, i);
@@ -434,6 +437,30 @@ TEST(item_limit) {
 					strcmp(r->name, "wl_registry.bind") != 0,
 				"unexpected request %s", r->text);
 	}
+	expect_alive(&other);
+	teardown(&f);
+}
+
+/* Items are what the guest has not taken yet: here keymaps (one memory fd
+ * per wl_keyboard) that the guest never turns into blobs. */
+TEST(item_limit) {
+	struct fixture f;
+	setup(&f, &(struct recorder_options){.seat = true}, "max-items = 4");
+	struct vm vm, other;
+	vm_start(&f, &vm, "vm-items");
+	vm_start(&f, &other, "vm-other");
+	uint32_t seat = bind(&vm, "wl_seat", 1);
+	for (int i = 0; i < 4; i++) {
+		uint32_t keyboard = guest_new_id(vm.g);
+		test_assert(guest_request(vm.g, seat, WL_SEAT_GET_KEYBOARD, &keyboard, 4, NULL,
+					  NULL, 0));
+		test_assert_msg(guest_roundtrip(vm.g, TIMEOUT), "keyboard %d: %s", i,
+				vm.sim.error_text);
+	}
+	uint32_t keyboard = guest_new_id(vm.g);
+	test_assert(guest_request(vm.g, seat, WL_SEAT_GET_KEYBOARD, &keyboard, 4, NULL, NULL, 0));
+	test_assert(!guest_roundtrip(vm.g, TIMEOUT));
+	expect_error(&f, &vm, "item limit (4) reached");
 	expect_alive(&other);
 	teardown(&f);
 }
