@@ -27,6 +27,8 @@ enum policy_tag {
 	TAG_DMABUF_PARAMS,    // data: struct policy_params
 	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
 	TAG_DATA_SOURCE,      // aux: mime types offered so far
+	TAG_POSITIONER,       // aux: its anchor rectangle, packed by anchor_pack()
+	TAG_POPUP,            // aux: its parent's wl_surface upstream id (0: none)
 };
 
 #define DMABUF_MAX_PLANES 4
@@ -1006,6 +1008,76 @@ static enum policy_verdict window_geometry(struct policy *p, struct policy_msg *
 /* ---------------------------------------------------------------------- */
 /* Popups and fullscreen (rule 10)                                        */
 
+/* An anchor rectangle (x, y, width, height, each within 16 bits) in an
+ * object's aux. */
+static uint64_t anchor_pack(const int32_t r[4]) {
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 4; i++) {
+		v |= (uint64_t)(uint16_t)r[i] << (16 * i);
+	}
+	return v;
+}
+
+static void anchor_unpack(uint64_t v, int32_t r[4]) {
+	for (unsigned i = 0; i < 4; i++) {
+		uint16_t u = (uint16_t)(v >> (16 * i));
+		r[i] = i < 2 ? (int16_t)u : (int32_t)u;
+	}
+}
+
+/*
+ * xdg_surface.get_popup and xdg_popup.reposition: the positioner's anchor
+ * rectangle must lie inside the parent's window geometry (or its buffer,
+ * without one), or a guest could place a popup anywhere on the screen, away
+ * from the window the host labels with its name. A rectangle outside is
+ * clamped: a set_anchor_rect with the clamped values goes out just before
+ * the request (and stays the positioner's). Counted. A parent whose size is
+ * not known yet (no buffer, no geometry) is not checked.
+ */
+static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg,
+					struct object *positioner, uint32_t parent_surface_up,
+					struct wire_error *err) {
+	if (positioner == NULL || positioner->tag != TAG_POSITIONER) {
+		return POLICY_PASS;
+	}
+	struct policy_surface *parent = surface_by_up(p, parent_surface_up);
+	if (parent == NULL) {
+		return POLICY_PASS;
+	}
+	uint32_t bw, bh;
+	surface_size(parent, &bw, &bh);
+	int64_t gw = parent->has_geometry ? (int64_t)parent->geometry[2] : (int64_t)bw;
+	int64_t gh = parent->has_geometry ? (int64_t)parent->geometry[3] : (int64_t)bh;
+	if (gw <= 0 || gh <= 0) {
+		return POLICY_PASS;
+	}
+	int32_t r[4];
+	anchor_unpack(positioner->aux, r);
+	int64_t x = r[0] < 0 ? 0 : r[0] > gw ? gw : r[0];
+	int64_t y = r[1] < 0 ? 0 : r[1] > gh ? gh : r[1];
+	int64_t w = r[2] > gw - x ? gw - x : r[2];
+	int64_t h = r[3] > gh - y ? gh - y : r[3];
+	if (x == r[0] && y == r[1] && w == r[2] && h == r[3]) {
+		return POLICY_PASS;
+	}
+	int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
+	union wayland_value v[4];
+	for (unsigned i = 0; i < 4; i++) {
+		v[i].i = clamped[i];
+	}
+	size_t at = 0;
+	if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
+		    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v) ||
+	    !append_original(msg, &at)) {
+		return fail(msg, err, "cannot encode set_anchor_rect");
+	}
+	msg->rewrite_size = at;
+	positioner->aux = anchor_pack(clamped);
+	p->sanitised_total++;
+	p->popups_clamped++;
+	return POLICY_REWRITE;
+}
+
 /*
  * xdg_positioner.set_size: 1 .. max-buffer-dimension, and (once the
  * compositor has named an output mode) no larger than the largest output
@@ -1017,10 +1089,32 @@ static enum policy_verdict positioner_request(struct policy *p, struct policy_ms
 					      struct wire_error *err) {
 	uint16_t op = msg->message->opcode;
 	if (op == PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT) {
-		int32_t w = (int32_t)arg(msg, 2), h = (int32_t)arg(msg, 3);
-		if (w < 0 || h < 0) {
+		int32_t r[4];
+		for (unsigned i = 0; i < 4; i++) {
+			r[i] = (int32_t)arg(msg, i);
+		}
+		if (r[2] < 0 || r[3] < 0) {
 			return fail(msg, err, "anchor rectangle %" PRId32 "x%" PRId32 " is invalid",
-				    w, h);
+				    r[2], r[3]);
+		}
+		// Kept for get_popup and reposition, which check it against the
+		// parent; beyond 16 bits it is outside every parent anyway.
+		bool changed = false;
+		for (unsigned i = 0; i < 4; i++) {
+			int32_t lo = i < 2 ? INT16_MIN : 0;
+			int32_t v = r[i] < lo ? lo : r[i] > INT16_MAX ? INT16_MAX : r[i];
+			if (v != r[i]) {
+				set_arg(msg, i, (uint32_t)v);
+				changed = true;
+			}
+			r[i] = v;
+		}
+		if (changed) {
+			p->sanitised_total++;
+			p->popups_clamped++;
+		}
+		if (msg->sender->tag == TAG_POSITIONER) {
+			msg->sender->aux = anchor_pack(r);
 		}
 		return POLICY_PASS;
 	}
@@ -1689,6 +1783,26 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	}
 	if (iface == &proto_xdg_positioner) {
 		return positioner_request(p, msg, err);
+	}
+	if (iface == &proto_xdg_wm_base && op == PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER &&
+	    msg->created != NULL) {
+		msg->created->tag = TAG_POSITIONER;
+		return POLICY_PASS;
+	}
+	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_POPUP) {
+		struct object *parent = object_arg(p, msg, 1);
+		uint32_t parent_surface = parent != NULL && parent->tag == TAG_XDG_SURFACE
+						  ? (uint32_t)parent->aux
+						  : 0;
+		if (msg->created != NULL) {
+			msg->created->tag = TAG_POPUP;
+			msg->created->aux = parent_surface;
+		}
+		return popup_anchor(p, msg, object_arg(p, msg, 2), parent_surface, err);
+	}
+	if (iface == &proto_xdg_popup && op == PROTO_XDG_POPUP_REQ_REPOSITION &&
+	    msg->sender->tag == TAG_POPUP) {
+		return popup_anchor(p, msg, object_arg(p, msg, 0), (uint32_t)msg->sender->aux, err);
 	}
 	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_REQ_OFFER) ||
 	    (iface == &proto_zwp_primary_selection_source_v1 &&

@@ -2125,6 +2125,100 @@ TEST(H_50_popup_cover) {
 	passed(&s, "H-50-popup-cover");
 }
 
+/* Sets a positioner's size and anchor rectangle. */
+static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t r[4]) {
+	req(m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_SIZE,
+	    (union wayland_value[]){{.i = 100}, {.i = 50}});
+	req(m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT,
+	    (union wayland_value[]){{.i = r[0]}, {.i = r[1]}, {.i = r[2]}, {.i = r[3]}});
+}
+
+/* The anchor rectangles the compositor got after the mark, in order. */
+static size_t anchors_after_mark(struct session *s, int32_t (*out)[4], size_t cap) {
+	size_t n = 0;
+	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
+		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
+		if (r->seq > s->f.mark_seq &&
+		    strcmp(r->name, "xdg_positioner.set_anchor_rect") == 0) {
+			test_assert(r->arg_count == 4);
+			if (n < cap) {
+				for (int k = 0; k < 4; k++) {
+					out[n][k] = r->args[k].i;
+				}
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Rule 10: a popup's anchor rectangle lies inside its parent's window
+ * geometry (400x300 here), or the guest could put the popup anywhere on the
+ * screen, away from its labelled window. Outside, crosswayd sends the
+ * clamped rectangle just before get_popup and reposition; inside, nothing. */
+TEST(H_50_popup_anchor_outside) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t toplevel = make_toplevel(&s);
+	uint32_t parent = toplevel - 1; // make_toplevel: surface, xdg_surface, toplevel
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
+	req(&m, parent, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 20}, {.i = 20}, {.i = 400}, {.i = 300}});
+	uint32_t far = s.attacker->next_id++, near = s.attacker->next_id++;
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER,
+	    (union wayland_value[]){{.u = far}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER,
+	    (union wayland_value[]){{.u = near}});
+	positioner_anchor(&m, far, (const int32_t[]){5000, -3000, 200, 10});
+	positioner_anchor(&m, near, (const int32_t[]){10, 20, 30, 40});
+	setup(&s, &m);
+	// The first popup, through the far positioner.
+	mark(&s);
+	m = (struct msg){0};
+	uint32_t surface = s.attacker->next_id++, xdg = s.attacker->next_id++,
+		 popup = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = xdg}, {.u = surface}});
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
+	    (union wayland_value[]){{.u = popup}, {.u = parent}, {.u = far}});
+	send_accepted(&s, &m, "get_popup ended the connection");
+	int32_t got[4][4];
+	test_assert_int_eq(anchors_after_mark(&s, got, 4), 1);
+	test_assert_msg(got[0][0] == 400 && got[0][1] == 0 && got[0][2] == 0 && got[0][3] == 10,
+			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
+	const struct recorder_record *last = recorder_last(s.f.rec, "xdg_surface.get_popup");
+	const struct recorder_record *anchor = recorder_last(s.f.rec,
+							     "xdg_positioner.set_anchor_rect");
+	test_assert(last != NULL && anchor != NULL && anchor->seq < last->seq);
+	// Repositioned through the near positioner: inside, so untouched.
+	mark(&s);
+	m = (struct msg){0};
+	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
+	    (union wayland_value[]){{.u = near}, {.u = 7}});
+	send_accepted(&s, &m, "reposition ended the connection");
+	test_assert_int_eq(anchors_after_mark(&s, got, 4), 0);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_popup.reposition"), 1);
+	// Moved outside and repositioned: clamped again, before the reposition.
+	mark(&s);
+	m = (struct msg){0};
+	req(&m, near, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT,
+	    (union wayland_value[]){{.i = 390}, {.i = 290}, {.i = 100000}, {.i = 100000}});
+	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
+	    (union wayland_value[]){{.u = near}, {.u = 8}});
+	send_accepted(&s, &m, "reposition ended the connection");
+	test_assert_int_eq(anchors_after_mark(&s, got, 4), 2);
+	// First the guest's own (cut to 16 bits), then crosswayd's clamp.
+	test_assert(got[0][0] == 390 && got[0][1] == 290 && got[0][2] == 32767 &&
+		    got[0][3] == 32767);
+	test_assert_msg(got[1][0] == 390 && got[1][1] == 290 && got[1][2] == 10 && got[1][3] == 10,
+			"clamped to %d,%d %dx%d", got[1][0], got[1][1], got[1][2], got[1][3]);
+	passed(&s, "H-50-popup-anchor-outside");
+}
+
 /* A zero popup size is the protocol's invalid_input: refused here. */
 TEST(H_50_popup_size_zero) {
 	struct session s;
