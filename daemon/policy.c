@@ -78,6 +78,8 @@ static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
 		   const struct proto_interface *iface, uint16_t opcode,
 		   const union wayland_value *args);
 static bool append_original(struct policy_msg *msg, size_t *at);
+static bool place_children(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+			   size_t *at);
 static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier);
 static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 				size_t *at);
@@ -708,10 +710,20 @@ static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
 		return decorate(p, msg, s, err);
 	}
 	s->damage_rects = 0;
-	if (!s->excess_buffer && !s->excess_surface) {
-		return POLICY_PASS;
-	}
 	size_t n = 0;
+	if (!place_children(p, msg, s, &n)) {
+		return fail(msg, err, "cannot encode the subsurface positions");
+	}
+	if (!s->excess_buffer && !s->excess_surface) {
+		if (n == 0) {
+			return POLICY_PASS;
+		}
+		if (!append_original(msg, &n)) {
+			return fail(msg, err, "cannot encode the subsurface positions");
+		}
+		msg->rewrite_size = n;
+		return POLICY_REWRITE;
+	}
 	const struct proto_interface *iface = &proto_wl_surface;
 	for (int which = 0; which < 2; which++) {
 		bool buffer_coords = which == 0;
@@ -919,21 +931,92 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 	return POLICY_PASS;
 }
 
-/* Clamps one coordinate of a subsurface's position in its root surface. */
-static int64_t clamp_axis(int64_t v, int64_t lo, int64_t extent, uint32_t size) {
-	int64_t min = lo - SUBSURFACE_MARGIN;
-	int64_t max = lo + extent + SUBSURFACE_MARGIN - size;
+/* Clamps one coordinate of a subsurface's position in its root surface: the
+ * box [v + b0, v + b1) it and its subtree cover must stay within
+ * SUBSURFACE_MARGIN of [lo, lo + extent). */
+static int64_t clamp_axis(int64_t v, int64_t lo, int64_t extent, int64_t b0, int64_t b1) {
+	int64_t min = lo - SUBSURFACE_MARGIN - b0;
+	int64_t max = lo + extent + SUBSURFACE_MARGIN - b1;
 	if (max < min) {
 		max = min;
 	}
 	return v < min ? min : v > max ? max : v;
 }
 
+/* The box (x1, y1, x2, y2 relative to @t's origin) that @t and every
+ * surface below it cover, at their current positions and sizes (0 when not
+ * known yet). */
+static void subtree_box(struct policy *p, const struct policy_surface *t, int64_t box[4]) {
+	uint32_t w, h;
+	surface_size(t, &w, &h);
+	box[0] = box[1] = 0;
+	box[2] = w;
+	box[3] = h;
+	struct policy_surface *u;
+	wl_list_for_each(u, &p->surfaces, link) {
+		if (u == t || u->parent == NULL) {
+			continue;
+		}
+		int64_t ox = 0, oy = 0;
+		const struct policy_surface *a = u;
+		for (int d = 0; a != NULL && a != t && d <= PARENT_WALK_MAX; d++) {
+			ox += a->x;
+			oy += a->y;
+			a = a->parent;
+		}
+		if (a != t) {
+			continue;
+		}
+		surface_size(u, &w, &h);
+		box[0] = ox < box[0] ? ox : box[0];
+		box[1] = oy < box[1] ? oy : box[1];
+		box[2] = ox + w > box[2] ? ox + (int64_t)w : box[2];
+		box[3] = oy + h > box[3] ? oy + (int64_t)h : box[3];
+	}
+}
+
 /*
- * wl_subsurface.set_position: the subsurface must stay within
- * SUBSURFACE_MARGIN of its window (the root's window geometry, else the
- * root's buffer, else the dimension limit), or a guest could draw outside
- * the frame the host labels with its name. Clamped and counted.
+ * Where subsurface @child may be placed when asked for (x, y) relative to
+ * its parent: it and everything below it stay within SUBSURFACE_MARGIN of
+ * its window (the root's window geometry, else the root's buffer, else the
+ * dimension limit). Returns false when the position had to change.
+ */
+static bool subsurface_place(struct policy *p, struct policy_surface *child, int32_t x, int32_t y,
+			     int32_t *nx, int32_t *ny) {
+	*nx = x;
+	*ny = y;
+	struct policy_surface *root;
+	uint32_t depth;
+	int64_t px, py;
+	if (child->parent == NULL || !surface_root(child->parent, &root, &depth, &px, &py)) {
+		return true; // cannot happen: get_subsurface refused cycles
+	}
+	int64_t bounds[4] = {0, 0, p->config->limits.max_dimension,
+			     p->config->limits.max_dimension};
+	uint32_t rw, rh;
+	surface_size(root, &rw, &rh);
+	if (root->has_geometry) {
+		for (int i = 0; i < 4; i++) {
+			bounds[i] = root->geometry[i];
+		}
+	} else if (rw != 0) {
+		bounds[2] = rw;
+		bounds[3] = rh;
+	}
+	int64_t box[4];
+	subtree_box(p, child, box);
+	int64_t ax = clamp_axis(px + x, bounds[0], bounds[2], box[0], box[2]);
+	int64_t ay = clamp_axis(py + y, bounds[1], bounds[3], box[1], box[3]);
+	*nx = (int32_t)(ax - px);
+	*ny = (int32_t)(ay - py);
+	return *nx == x && *ny == y;
+}
+
+/*
+ * wl_subsurface.set_position: the subsurface, with the surfaces below it,
+ * must stay within SUBSURFACE_MARGIN of its window, or a guest could draw
+ * outside the frame the host labels with its name. Clamped and counted.
+ * Sizes and parents change later; commit() places the children again.
  */
 static enum policy_verdict subsurface_request(struct policy *p, struct policy_msg *msg) {
 	if (msg->sender->tag != TAG_SUBSURFACE) {
@@ -951,31 +1034,8 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
 	    child->parent == NULL) {
 		return POLICY_PASS;
 	}
-	struct policy_surface *root;
-	uint32_t depth;
-	int64_t px, py;
-	if (!surface_root(child->parent, &root, &depth, &px, &py)) {
-		return POLICY_PASS; // cannot happen: get_subsurface refused cycles
-	}
-	int64_t bounds[4] = {0, 0, p->config->limits.max_dimension,
-			     p->config->limits.max_dimension};
-	uint32_t rw, rh;
-	surface_size(root, &rw, &rh);
-	if (root->has_geometry) {
-		for (int i = 0; i < 4; i++) {
-			bounds[i] = root->geometry[i];
-		}
-	} else if (rw != 0) {
-		bounds[2] = rw;
-		bounds[3] = rh;
-	}
-	uint32_t cw, ch;
-	surface_size(child, &cw, &ch);
-	int32_t x = (int32_t)arg(msg, 0), y = (int32_t)arg(msg, 1);
-	int64_t ax = clamp_axis(px + x, bounds[0], bounds[2], cw);
-	int64_t ay = clamp_axis(py + y, bounds[1], bounds[3], ch);
-	int32_t nx = (int32_t)(ax - px), ny = (int32_t)(ay - py);
-	if (nx != x || ny != y) {
+	int32_t x = (int32_t)arg(msg, 0), y = (int32_t)arg(msg, 1), nx, ny;
+	if (!subsurface_place(p, child, x, y, &nx, &ny)) {
 		set_arg(msg, 0, (uint32_t)nx);
 		set_arg(msg, 1, (uint32_t)ny);
 		p->sanitised_total++;
@@ -984,6 +1044,40 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
 	child->x = nx;
 	child->y = ny;
 	return POLICY_PASS;
+}
+
+/*
+ * At a commit of @s, the positions of its subsurfaces take effect (and, for
+ * synchronised ones, their new buffers): each child is placed again with
+ * its subtree at today's sizes and bounds, so a subsurface that grew, a
+ * parent that moved its children along, or a window that shrank cannot
+ * leave a subsurface outside the frame. A child that has to move gets a
+ * set_position just before the commit (written at *at), counted. (A
+ * desynchronised child shows a larger buffer at once: until its parent's
+ * next commit it may reach further.)
+ */
+static bool place_children(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+			   size_t *at) {
+	struct policy_surface *c;
+	wl_list_for_each(c, &p->surfaces, link) {
+		if (c->parent != s || c->subsurface_up == 0) {
+			continue;
+		}
+		int32_t nx, ny;
+		if (subsurface_place(p, c, c->x, c->y, &nx, &ny)) {
+			continue;
+		}
+		union wayland_value v[2] = {{.i = nx}, {.i = ny}};
+		if (!append(msg, at, c->subsurface_up, &proto_wl_subsurface,
+			    PROTO_WL_SUBSURFACE_REQ_SET_POSITION, v)) {
+			return false;
+		}
+		c->x = nx;
+		c->y = ny;
+		p->sanitised_total++;
+		p->subsurfaces_clamped++;
+	}
+	return true;
 }
 
 static enum policy_verdict window_geometry(struct policy *p, struct policy_msg *msg,

@@ -1900,6 +1900,104 @@ TEST(H_45_subsurface_escape) {
 	passed(&s, "H-45-subsurface-escape");
 }
 
+/* The set_position requests the compositor got after the mark, in order:
+ * object ids in @objs, positions in @pos. */
+static size_t positions_after_mark(struct session *s, uint32_t *objs, int32_t (*pos)[2],
+				   size_t cap) {
+	size_t n = 0;
+	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
+		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
+		if (r->seq > s->f.mark_seq && strcmp(r->name, "wl_subsurface.set_position") == 0) {
+			if (n < cap) {
+				objs[n] = r->object_id;
+				pos[n][0] = r->args[0].i;
+				pos[n][1] = r->args[1].i;
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Attaches a new @w x @h buffer to @surface (from a pool of its own). */
+static void attach_sized(struct session *s, uint32_t shm, uint32_t surface, int32_t w, int32_t h) {
+	uint32_t pool = make_pool(s, shm, w * h * 4, (size_t)w * h * 4);
+	struct msg m = {0};
+	uint32_t buffer = s->attacker->next_id++;
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){
+		    {.u = buffer}, {.i = 0}, {.i = w}, {.i = h}, {.i = w * 4}, {.u = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	setup(s, &m);
+}
+
+static void commit_surface(struct session *s, uint32_t surface) {
+	struct msg m = {0};
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	send_accepted(s, &m, "commit ended the connection");
+}
+
+/* Rule 9 after the fact: a subsurface placed at the edge that then grows,
+ * a parent that moves its child along, and a window that shrinks under its
+ * subsurfaces. At the parent's commit (when positions and synchronised
+ * buffers take effect) crosswayd sends a set_position that brings the
+ * subsurface and its subtree back within 64 px of the window. */
+TEST(H_45_subsurface_escape_later) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t shm = bind_shm(&s);
+	uint32_t root = surface_sized(&s, comp, shm, 64, 64, NULL);
+	uint32_t a = surface_sized(&s, comp, shm, 32, 32, NULL);
+	uint32_t b = surface_sized(&s, comp, shm, 32, 32, NULL);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t sub_a = get_subsurface(&m, s.attacker, subcomp, a, root);
+	uint32_t sub_b = get_subsurface(&m, s.attacker, subcomp, b, a);
+	setup(&s, &m);
+	mark(&s);
+	// b at the far edge: its box [96, 128) is the most the margin allows.
+	set_position(&s, sub_b, 96, 0, 96, 0);
+	// a moving right would carry b past it: a's subtree is 128 wide, so
+	// a may not move right at all.
+	set_position(&s, sub_a, 50, 0, 0, 0);
+	commit_surface(&s, root);
+	uint32_t objs[8];
+	int32_t pos[8][2];
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 2); // nothing more
+	// b grows to 200x32, more than the window and its margins hold: at
+	// a's commit b is put at the left margin, x = -64.
+	attach_sized(&s, shm, b, 200, 32);
+	commit_surface(&s, b);
+	mark(&s);
+	commit_surface(&s, a);
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_msg(pos[0][0] == -64 && pos[0][1] == 0, "b placed at %d,%d", pos[0][0],
+			pos[0][1]);
+	const struct recorder_record *commit = recorder_last(s.f.rec, "wl_surface.commit");
+	const struct recorder_record *place = recorder_last(s.f.rec, "wl_subsurface.set_position");
+	test_assert(place->seq < commit->seq && place->object_id == objs[0]);
+	// The window becomes 16x16 at y = 100 (its geometry): at the root's
+	// commit a (whose subtree spans x -64..136, y 0..32) keeps x = 0, the
+	// leftmost it may be, and moves down into the margin.
+	mark(&s);
+	m = (struct msg){0};
+	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
+	uint32_t xdg = s.attacker->next_id++;
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = xdg}, {.u = root}});
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 0}, {.i = 100}, {.i = 16}, {.i = 16}});
+	send_accepted(&s, &m, "set_window_geometry ended the connection");
+	commit_surface(&s, root);
+	// a's box is y [0, 32) at y = 0; the window is y [100, 116): a must
+	// start at y >= 100 - 64 = 36 and end by 116 + 64 = 180: y = 36.
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_msg(pos[0][1] == 36, "a placed at %d,%d", pos[0][0], pos[0][1]);
+	passed(&s, "H-45-subsurface-escape-later");
+}
+
 /* Rule 9: nesting deeper than 8 ends the context before the compositor
  * sees the ninth level. */
 TEST(H_46_subsurface_deep) {
