@@ -941,7 +941,9 @@ static void handle_hello(struct context *ctx, const struct backend_msg *msg) {
 	if (ctx->config != NULL) {
 		config_policy_for(ctx->config, ctx->vm_name, &ctx->policy_config);
 	} else {
-		struct config defaults;
+		// Static: the built-in policy is half a megabyte, too much for
+		// the stack (one context per process, so one copy suffices).
+		static struct config defaults;
 		config_defaults(&defaults);
 		config_policy_for(&defaults, ctx->vm_name, &ctx->policy_config);
 	}
