@@ -13,8 +13,10 @@
 #include "proto_tables.h"
 #include "wire/limits.h"
 
-/* Room beyond a message for a policy rewrite (a longer title, an app_id). */
-#define REWRITE_SLACK 1024
+/* Room beyond a message for a policy rewrite: a longer title or app_id, or a
+ * commit with a set_position for each of 64 subsurfaces (1 KiB) and the
+ * collapsed damage before it. */
+#define REWRITE_SLACK 2048
 
 bool forward_init(struct forward *fw, struct compositor *comp, const struct policy_config *config,
 		  const struct forward_limits *limits) {

@@ -27,8 +27,10 @@ enum policy_tag {
 	TAG_DMABUF_PARAMS,    // data: struct policy_params
 	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
 	TAG_DATA_SOURCE,      // aux: mime types offered so far
-	TAG_POSITIONER,       // aux: its anchor rectangle, packed by anchor_pack()
-	TAG_POPUP,            // aux: its parent's wl_surface upstream id (0: none)
+	TAG_POSITIONER,       // aux: its anchor rectangle, packed by anchor_pack();
+			// data: its offset, packed by offset_pack() (no memory)
+	TAG_POPUP,    // aux: its parent's wl_surface upstream id (0: none)
+	TAG_VIEWPORT, // aux: its wl_surface's upstream id
 };
 
 #define DMABUF_MAX_PLANES 4
@@ -61,8 +63,14 @@ struct policy_surface {
 	// Subsurface role: the parent (NULL for none, or once the parent is
 	// gone), the position last forwarded and the wl_subsurface's id.
 	struct policy_surface *parent;
-	int32_t x, y;
+	int32_t x, y;           // the position last sent to the compositor
+	int32_t want_x, want_y; // the position the guest asked for
 	uint32_t subsurface_up;
+	// What decides its size besides the buffer: wl_surface.set_buffer_transform
+	// and wp_viewport's destination, else its source (0: not set).
+	int32_t transform;
+	int32_t dest_w, dest_h;
+	int32_t src_w, src_h;
 	// xdg_surface.set_window_geometry, when the guest set one.
 	bool has_geometry;
 	int32_t geometry[4]; // x, y, width, height
@@ -786,6 +794,11 @@ static enum policy_verdict surface_request(struct policy *p, struct policy_msg *
 		return damage(p, msg, true);
 	case PROTO_WL_SURFACE_REQ_COMMIT:
 		return commit(p, msg, err);
+	case PROTO_WL_SURFACE_REQ_SET_BUFFER_TRANSFORM:
+		if (s != NULL) {
+			s->transform = (int32_t)arg(msg, 0);
+		}
+		return POLICY_PASS;
 	case PROTO_WL_SURFACE_REQ_SET_BUFFER_SCALE: {
 		int32_t scale = (int32_t)arg(msg, 0);
 		if (scale < 1 || scale > 8) {
@@ -800,7 +813,11 @@ static enum policy_verdict surface_request(struct policy *p, struct policy_msg *
 	return POLICY_PASS;
 }
 
-static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_error *err) {
+static enum policy_verdict viewport_request(struct policy *p, struct policy_msg *msg,
+					    struct wire_error *err) {
+	struct policy_surface *s = msg->sender->tag == TAG_VIEWPORT
+					   ? surface_by_up(p, (uint32_t)msg->sender->aux)
+					   : NULL;
 	if (msg->message->opcode == PROTO_WP_VIEWPORT_REQ_SET_SOURCE) {
 		int32_t v[4];
 		bool unset = true;
@@ -812,12 +829,24 @@ static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_
 			return fail(msg, err, "source rectangle %.2f,%.2f %.2fx%.2f is invalid",
 				    v[0] / 256.0, v[1] / 256.0, v[2] / 256.0, v[3] / 256.0);
 		}
+		if (s != NULL) {
+			// Whole pixels, rounded up: the surface is at least this big.
+			s->src_w = unset ? 0 : (int32_t)(((int64_t)v[2] + 255) / 256);
+			s->src_h = unset ? 0 : (int32_t)(((int64_t)v[3] + 255) / 256);
+		}
 	} else if (msg->message->opcode == PROTO_WP_VIEWPORT_REQ_SET_DESTINATION) {
 		int32_t w = (int32_t)arg(msg, 0), h = (int32_t)arg(msg, 1);
-		if (!(w == -1 && h == -1) && (w <= 0 || h <= 0)) {
+		bool unset = w == -1 && h == -1;
+		if (!unset && (w <= 0 || h <= 0)) {
 			return fail(msg, err, "destination %" PRId32 "x%" PRId32 " is invalid", w,
 				    h);
 		}
+		if (s != NULL) {
+			s->dest_w = unset ? 0 : w;
+			s->dest_h = unset ? 0 : h;
+		}
+	} else if (msg->message->opcode == PROTO_WP_VIEWPORT_REQ_DESTROY && s != NULL) {
+		s->src_w = s->src_h = s->dest_w = s->dest_h = 0;
 	}
 	return POLICY_PASS;
 }
@@ -831,11 +860,25 @@ static enum policy_verdict viewport_request(struct policy_msg *msg, struct wire_
 /* Bounds every walk up a parent chain, whatever the guest did. */
 #define PARENT_WALK_MAX 64
 
-/* The surface's size in surface coordinates, 0 when unknown. */
+/* The surface's size in surface coordinates, 0 when unknown: a viewport's
+ * destination, else its source, else the buffer by scale and transform
+ * (fractional scaling draws a larger buffer into a smaller destination;
+ * a single-pixel buffer is stretched over its destination). */
 static void surface_size(const struct policy_surface *s, uint32_t *w, uint32_t *h) {
+	if (s->dest_w > 0 && s->dest_h > 0) {
+		*w = (uint32_t)s->dest_w;
+		*h = (uint32_t)s->dest_h;
+		return;
+	}
+	if (s->src_w > 0 && s->src_h > 0) {
+		*w = (uint32_t)s->src_w;
+		*h = (uint32_t)s->src_h;
+		return;
+	}
 	uint32_t scale = s->scale > 0 ? (uint32_t)s->scale : 1;
-	*w = s->buffer_width / scale;
-	*h = s->buffer_height / scale;
+	bool rotated = (s->transform & 1) != 0; // 90 and 270 degrees, flipped or not
+	*w = (rotated ? s->buffer_height : s->buffer_width) / scale;
+	*h = (rotated ? s->buffer_width : s->buffer_height) / scale;
 }
 
 /* Depth below the root (0 for a surface without a parent) and the root.
@@ -925,6 +968,7 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 	}
 	child->parent = parent;
 	child->x = child->y = 0;
+	child->want_x = child->want_y = 0;
 	child->subsurface_up = msg->created->up_id;
 	msg->created->tag = TAG_SUBSURFACE;
 	msg->created->aux = child->up_id;
@@ -1035,6 +1079,8 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
 		return POLICY_PASS;
 	}
 	int32_t x = (int32_t)arg(msg, 0), y = (int32_t)arg(msg, 1), nx, ny;
+	child->want_x = x;
+	child->want_y = y;
 	if (!subsurface_place(p, child, x, y, &nx, &ny)) {
 		set_arg(msg, 0, (uint32_t)nx);
 		set_arg(msg, 1, (uint32_t)ny);
@@ -1051,8 +1097,10 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
  * synchronised ones, their new buffers): each child is placed again with
  * its subtree at today's sizes and bounds, so a subsurface that grew, a
  * parent that moved its children along, or a window that shrank cannot
- * leave a subsurface outside the frame. A child that has to move gets a
- * set_position just before the commit (written at *at), counted. (A
+ * leave a subsurface outside the frame. Each is placed from the position
+ * the guest asked for, so one pushed in while its window was small goes
+ * back once it fits. A child whose place changes gets a set_position just
+ * before the commit (written at *at); clamps are counted. (A
  * desynchronised child shows a larger buffer at once: until its parent's
  * next commit it may reach further.)
  */
@@ -1064,7 +1112,8 @@ static bool place_children(struct policy *p, struct policy_msg *msg, struct poli
 			continue;
 		}
 		int32_t nx, ny;
-		if (subsurface_place(p, c, c->x, c->y, &nx, &ny)) {
+		subsurface_place(p, c, c->want_x, c->want_y, &nx, &ny);
+		if (nx == c->x && ny == c->y) {
 			continue;
 		}
 		union wayland_value v[2] = {{.i = nx}, {.i = ny}};
@@ -1074,8 +1123,10 @@ static bool place_children(struct policy *p, struct policy_msg *msg, struct poli
 		}
 		c->x = nx;
 		c->y = ny;
-		p->sanitised_total++;
-		p->subsurfaces_clamped++;
+		if (nx != c->want_x || ny != c->want_y) {
+			p->sanitised_total++;
+			p->subsurfaces_clamped++;
+		}
 	}
 	return true;
 }
@@ -1112,6 +1163,18 @@ static uint64_t anchor_pack(const int32_t r[4]) {
 	return v;
 }
 
+/* A positioner's offset (each within 16 bits) in its object's data field,
+ * as a number: 32 bits fit any pointer, and nothing is allocated. */
+static void *offset_pack(int32_t x, int32_t y) {
+	return (void *)(uintptr_t)((uint32_t)(uint16_t)x | (uint32_t)(uint16_t)y << 16);
+}
+
+static void offset_unpack(const void *data, int32_t *x, int32_t *y) {
+	uint32_t v = (uint32_t)(uintptr_t)data;
+	*x = (int16_t)(uint16_t)v;
+	*y = (int16_t)(uint16_t)(v >> 16);
+}
+
 static void anchor_unpack(uint64_t v, int32_t r[4]) {
 	for (unsigned i = 0; i < 4; i++) {
 		uint16_t u = (uint16_t)(v >> (16 * i));
@@ -1121,12 +1184,14 @@ static void anchor_unpack(uint64_t v, int32_t r[4]) {
 
 /*
  * xdg_surface.get_popup and xdg_popup.reposition: the positioner's anchor
- * rectangle must lie inside the parent's window geometry (or its buffer,
- * without one), or a guest could place a popup anywhere on the screen, away
- * from the window the host labels with its name. A rectangle outside is
- * clamped: a set_anchor_rect with the clamped values goes out just before
- * the request (and stays the positioner's). Counted. A parent whose size is
- * not known yet (no buffer, no geometry) is not checked.
+ * rectangle must lie inside the parent's window geometry (or its surface,
+ * without one), and its offset may move the popup at most the parent's size
+ * plus SUBSURFACE_MARGIN away, or a guest could place a popup anywhere on the
+ * screen, away from the window the host labels with its name. Outside, the
+ * rectangle and offset are clamped: set_anchor_rect and set_offset with the
+ * clamped values go out just before the request (and stay the
+ * positioner's). Counted. A parent whose size is not known yet (no buffer,
+ * no geometry) is not checked.
  */
 static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg,
 					struct object *positioner, uint32_t parent_surface_up,
@@ -1151,22 +1216,41 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	int64_t y = r[1] < 0 ? 0 : r[1] > gh ? gh : r[1];
 	int64_t w = r[2] > gw - x ? gw - x : r[2];
 	int64_t h = r[3] > gh - y ? gh - y : r[3];
-	if (x == r[0] && y == r[1] && w == r[2] && h == r[3]) {
+	int32_t ox, oy;
+	offset_unpack(positioner->data, &ox, &oy);
+	int64_t mx = gw + SUBSURFACE_MARGIN, my = gh + SUBSURFACE_MARGIN;
+	int64_t nox = ox < -mx ? -mx : ox > mx ? mx : ox;
+	int64_t noy = oy < -my ? -my : oy > my ? my : oy;
+	bool anchor_ok = x == r[0] && y == r[1] && w == r[2] && h == r[3];
+	bool offset_ok = nox == ox && noy == oy;
+	if (anchor_ok && offset_ok) {
 		return POLICY_PASS;
 	}
-	int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
-	union wayland_value v[4];
-	for (unsigned i = 0; i < 4; i++) {
-		v[i].i = clamped[i];
-	}
 	size_t at = 0;
-	if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
-		    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v) ||
-	    !append_original(msg, &at)) {
-		return fail(msg, err, "cannot encode set_anchor_rect");
+	if (!anchor_ok) {
+		int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
+		union wayland_value v[4];
+		for (unsigned i = 0; i < 4; i++) {
+			v[i].i = clamped[i];
+		}
+		if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
+			    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v)) {
+			return fail(msg, err, "cannot encode set_anchor_rect");
+		}
+		positioner->aux = anchor_pack(clamped);
+	}
+	if (!offset_ok) {
+		union wayland_value v[2] = {{.i = (int32_t)nox}, {.i = (int32_t)noy}};
+		if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
+			    PROTO_XDG_POSITIONER_REQ_SET_OFFSET, v)) {
+			return fail(msg, err, "cannot encode set_offset");
+		}
+		positioner->data = offset_pack((int32_t)nox, (int32_t)noy);
+	}
+	if (!append_original(msg, &at)) {
+		return fail(msg, err, "cannot encode the popup request");
 	}
 	msg->rewrite_size = at;
-	positioner->aux = anchor_pack(clamped);
 	p->sanitised_total++;
 	p->popups_clamped++;
 	return POLICY_REWRITE;
@@ -1209,6 +1293,28 @@ static enum policy_verdict positioner_request(struct policy *p, struct policy_ms
 		}
 		if (msg->sender->tag == TAG_POSITIONER) {
 			msg->sender->aux = anchor_pack(r);
+		}
+		return POLICY_PASS;
+	}
+	if (op == PROTO_XDG_POSITIONER_REQ_SET_OFFSET) {
+		// Kept for get_popup and reposition; beyond 16 bits it is
+		// further than any parent allows anyway.
+		int32_t o[2];
+		bool changed = false;
+		for (unsigned i = 0; i < 2; i++) {
+			int32_t v = (int32_t)arg(msg, i);
+			o[i] = v < INT16_MIN ? INT16_MIN : v > INT16_MAX ? INT16_MAX : v;
+			if (o[i] != v) {
+				set_arg(msg, i, (uint32_t)o[i]);
+				changed = true;
+			}
+		}
+		if (changed) {
+			p->sanitised_total++;
+			p->popups_clamped++;
+		}
+		if (msg->sender->tag == TAG_POSITIONER) {
+			msg->sender->data = offset_pack(o[0], o[1]);
 		}
 		return POLICY_PASS;
 	}
@@ -1907,7 +2013,20 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		return selection_request(p, msg, 3);
 	}
 	if (iface == &proto_wp_viewport) {
-		return viewport_request(msg, err);
+		return viewport_request(p, msg, err);
+	}
+	if (iface == &proto_wp_viewporter && op == PROTO_WP_VIEWPORTER_REQ_GET_VIEWPORT &&
+	    msg->created != NULL) {
+		msg->created->tag = TAG_VIEWPORT;
+		msg->created->aux = arg(msg, 1);
+		return POLICY_PASS;
+	}
+	if (iface == &proto_wp_single_pixel_buffer_manager_v1 &&
+	    op == PROTO_WP_SINGLE_PIXEL_BUFFER_MANAGER_V1_REQ_CREATE_U32_RGBA_BUFFER &&
+	    msg->created != NULL) {
+		msg->created->tag = TAG_BUFFER; // one pixel, stretched by a viewport
+		msg->created->aux = (uint64_t)1 << 32 | 1;
+		return POLICY_PASS;
 	}
 	if (iface == &proto_zwp_linux_dmabuf_v1 || iface == &proto_zwp_linux_buffer_params_v1) {
 		return dmabuf_request(p, msg, err);

@@ -1998,6 +1998,73 @@ TEST(H_45_subsurface_escape_later) {
 	passed(&s, "H-45-subsurface-escape-later");
 }
 
+/* A surface's size is what it covers on screen: a 1x1 buffer stretched by
+ * a viewport to 16000x16000 is that large (and clamped at the parent's
+ * commit), while a 1.5x buffer drawn into a smaller destination (fractional
+ * scaling) is its destination's size and stays where the guest put it. A
+ * child pushed in while its window was small goes back to where the guest
+ * asked once the window is large again. */
+TEST(H_45_subsurface_escape_viewport) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t shm = bind_shm(&s);
+	uint32_t root = surface_sized(&s, comp, shm, 96, 96, NULL);
+	uint32_t big = surface_sized(&s, comp, shm, 1, 1, NULL);
+	uint32_t hidpi = surface_sized(&s, comp, shm, 96, 48, NULL);
+	struct msg m = {0};
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t viewporter = bind_global(&m, s.attacker, "wp_viewporter", 0);
+	uint32_t sub_big = get_subsurface(&m, s.attacker, subcomp, big, root);
+	uint32_t sub_hidpi = get_subsurface(&m, s.attacker, subcomp, hidpi, root);
+	uint32_t vp_big = s.attacker->next_id++, vp_hidpi = s.attacker->next_id++;
+	req(&m, viewporter, &proto_wp_viewporter, PROTO_WP_VIEWPORTER_REQ_GET_VIEWPORT,
+	    (union wayland_value[]){{.u = vp_big}, {.u = big}});
+	req(&m, viewporter, &proto_wp_viewporter, PROTO_WP_VIEWPORTER_REQ_GET_VIEWPORT,
+	    (union wayland_value[]){{.u = vp_hidpi}, {.u = hidpi}});
+	// The root too draws a 1.5x buffer into 64x64.
+	uint32_t vp_root = s.attacker->next_id++;
+	req(&m, viewporter, &proto_wp_viewporter, PROTO_WP_VIEWPORTER_REQ_GET_VIEWPORT,
+	    (union wayland_value[]){{.u = vp_root}, {.u = root}});
+	req(&m, vp_root, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
+	    (union wayland_value[]){{.i = 64}, {.i = 64}});
+	req(&m, vp_hidpi, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
+	    (union wayland_value[]){{.i = 64}, {.i = 32}});
+	setup(&s, &m);
+	mark(&s);
+	// hidpi: 64x32 on screen at (0, 32) is inside the 64x64 window.
+	set_position(&s, sub_hidpi, 0, 32, 0, 32);
+	// big: 1x1 at (10, 10) is inside too, until the viewport stretches it.
+	set_position(&s, sub_big, 10, 10, 10, 10);
+	m = (struct msg){0};
+	req(&m, vp_big, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
+	    (union wayland_value[]){{.i = 16000}, {.i = 16000}});
+	send_accepted(&s, &m, "set_destination ended the connection");
+	commit_surface(&s, big);
+	mark(&s);
+	commit_surface(&s, root);
+	uint32_t objs[8];
+	int32_t pos[8][2];
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_msg(pos[0][0] == -64 && pos[0][1] == -64, "big placed at %d,%d", pos[0][0],
+			pos[0][1]);
+	// The viewport goes: big is 1x1 again and returns to (10, 10).
+	m = (struct msg){0};
+	req(&m, vp_big, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
+	    (union wayland_value[]){{.i = -1}, {.i = -1}});
+	send_accepted(&s, &m, "set_destination ended the connection");
+	mark(&s);
+	commit_surface(&s, root);
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_msg(pos[0][0] == 10 && pos[0][1] == 10, "big back at %d,%d", pos[0][0],
+			pos[0][1]);
+	// Nothing moves when nothing changed.
+	mark(&s);
+	commit_surface(&s, root);
+	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 0);
+	passed(&s, "H-45-subsurface-escape-viewport");
+}
+
 /* Rule 9: nesting deeper than 8 ends the context before the compositor
  * sees the ninth level. */
 TEST(H_46_subsurface_deep) {
@@ -2251,9 +2318,10 @@ static size_t anchors_after_mark(struct session *s, int32_t (*out)[4], size_t ca
 }
 
 /* Rule 10: a popup's anchor rectangle lies inside its parent's window
- * geometry (400x300 here), or the guest could put the popup anywhere on the
- * screen, away from its labelled window. Outside, crosswayd sends the
- * clamped rectangle just before get_popup and reposition; inside, nothing. */
+ * geometry (400x300 here) and its offset moves it at most the parent's size
+ * plus 64 px, or the guest could put the popup anywhere on the screen, away
+ * from its labelled window. Outside, crosswayd sends the clamped values just
+ * before get_popup and reposition; inside, nothing. */
 TEST(H_50_popup_anchor_outside) {
 	struct session s;
 	session_start(&s, NULL);
@@ -2314,6 +2382,23 @@ TEST(H_50_popup_anchor_outside) {
 		    got[0][3] == 32767);
 	test_assert_msg(got[1][0] == 390 && got[1][1] == 290 && got[1][2] == 10 && got[1][3] == 10,
 			"clamped to %d,%d %dx%d", got[1][0], got[1][1], got[1][2], got[1][3]);
+	// An anchor inside with an offset far away: the offset may move the
+	// popup at most the parent's size plus 64 px (464 x 364 here).
+	mark(&s);
+	m = (struct msg){0};
+	req(&m, near, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT,
+	    (union wayland_value[]){{.i = 10}, {.i = 10}, {.i = 1}, {.i = 1}});
+	req(&m, near, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_OFFSET,
+	    (union wayland_value[]){{.i = 30000}, {.i = -300}});
+	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
+	    (union wayland_value[]){{.u = near}, {.u = 9}});
+	send_accepted(&s, &m, "reposition ended the connection");
+	test_assert_int_eq(anchors_after_mark(&s, got, 4), 1); // the guest's own only
+	const struct recorder_record *offset = recorder_last(s.f.rec, "xdg_positioner.set_offset");
+	const struct recorder_record *repo = recorder_last(s.f.rec, "xdg_popup.reposition");
+	test_assert(offset != NULL && repo != NULL && offset->seq < repo->seq);
+	test_assert_msg(offset->args[0].i == 464 && offset->args[1].i == -300,
+			"offset clamped to %s", offset->text);
 	passed(&s, "H-50-popup-anchor-outside");
 }
 
