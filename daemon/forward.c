@@ -306,9 +306,13 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 				      m->fd_count);
 	}
 	if (r == OBJECTS_DROP) {
-		// An event for one of crosswayd's own objects.
+		// An event for one of crosswayd's own objects; a destructor
+		// event ends it, and the compositor's delete_id then frees its id.
 		for (unsigned i = 0; i < m->fd_count; i++) {
 			fd_queue_drop(&comp->in_fds);
+		}
+		if (m->destructor) {
+			objects_mark_destroyed(fw->objs, sender);
 		}
 		return true;
 	}

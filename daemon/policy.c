@@ -28,9 +28,9 @@ enum policy_tag {
 	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
 	TAG_DATA_SOURCE,      // aux: mime types offered so far
 	TAG_POSITIONER,       // aux: its anchor rectangle, packed by anchor_pack();
-			// data: its offset, packed by offset_pack() (no memory)
-	TAG_POPUP,    // aux: its parent's wl_surface upstream id (0: none)
-	TAG_VIEWPORT, // aux: its wl_surface's upstream id
+			      // data: its offset, packed by offset_pack() (no memory)
+	TAG_POPUP,            // aux: its parent's wl_surface upstream id (0: none)
+	TAG_VIEWPORT,         // aux: its wl_surface's upstream id
 };
 
 #define DMABUF_MAX_PLANES 4
@@ -1502,6 +1502,14 @@ static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
 	struct object *toplevel = objects_lookup_up(p->objs, s->toplevel_up);
 	if (!p->config->server_side_decorations || p->deco_global == 0 || toplevel == NULL ||
 	    toplevel->state != OBJECT_LIVE || (toplevel->aux & TOPLEVEL_GUEST_DECORATED)) {
+		return POLICY_PASS;
+	}
+	struct object *manager = p->deco_manager_up != 0
+					 ? objects_lookup_up(p->objs, p->deco_manager_up)
+					 : NULL;
+	if (p->deco_manager_up != 0 && (manager == NULL || manager->state != OBJECT_LIVE)) {
+		// The compositor released crosswayd's manager with delete_id (it
+		// must not; it is not trusted): no more frames through it.
 		return POLICY_PASS;
 	}
 	if (p->deco_manager_up == 0) {

@@ -275,7 +275,16 @@ uint32_t objects_delete_id(struct objects *objs, uint32_t up_id, bool *was_inter
 	uint32_t down = obj->down_id;
 	if (obj->internal) {
 		*was_internal = true;
-		free_client(objs, obj);
+		if (obj->state == OBJECT_LIVE) {
+			// Released while the proxy still holds it: the id stays
+			// taken until the proxy destroys the object, so it is never
+			// reused under an owner that still refers to it.
+			obj->state = OBJECT_DELETED;
+			return 0;
+		}
+		if (obj->state == OBJECT_ZOMBIE) {
+			free_client(objs, obj);
+		}
 		return 0;
 	}
 	if (obj->state == OBJECT_LIVE) {

@@ -471,7 +471,16 @@ static bool compositor_message(struct session *s, const uint8_t *src,
 		goto out;
 	}
 	if (r == OBJECTS_DROP) {
-		ok = true; // an event for one of the proxy's own objects
+		// An event for one of the proxy's own objects; a destructor ends
+		// it, as daemon/forward.c does.
+		if (m->destructor) {
+			objects_mark_destroyed(s->objs, sender);
+			fuzz_check(objects_lookup_up(s->objs, sender_up) == NULL ||
+					   objects_lookup_up(s->objs, sender_up)->state ==
+						   OBJECT_ZOMBIE,
+				   "%s: destructor event on an own object", m->name);
+		}
+		ok = true;
 		goto out;
 	}
 	struct object *created;

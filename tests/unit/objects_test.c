@@ -111,13 +111,40 @@ TEST(ids_are_translated_around_internal_objects) {
 	test_assert(cb && cb->up_id == 4 && cb->down_id == 3);
 	test_assert(objects_lookup_down(objs, 3)->up_id == 4);
 	test_assert(objects_lookup_up(objs, 3)->internal);
-	// A delete_id for the internal object is swallowed and frees its id.
+	// A delete_id for the internal object is swallowed; once the object
+	// is destroyed (here its destructor event) it frees its id.
+	objects_mark_destroyed(objs, objects_lookup_up(objs, 3));
 	bool internal;
 	test_assert_int_eq(objects_delete_id(objs, 3, &internal), 0);
 	test_assert(internal);
 	test_assert(objects_lookup_up(objs, 3) == NULL);
 	struct object *next = objects_add_down(objs, 4, &proto_wl_callback, 1, &err);
 	test_assert_int_eq(next->up_id, 3); // reused like libwayland-client would
+	objects_destroy(objs);
+}
+
+/* A compositor that releases one of the proxy's own objects while the proxy
+ * still holds it (a decoration manager, say) must not free the id for
+ * reuse: the proxy still refers to it. It is freed when the proxy destroys
+ * the object. (Found by the compositor fuzz campaign: the id went to a new
+ * guest object and crosswayd sent decoration requests to it.) */
+TEST(early_delete_id_keeps_an_internal_id) {
+	struct objects *objs = objects_create(64);
+	struct wire_error err;
+	struct object *own = objects_add_internal(objs, &proto_zxdg_decoration_manager_v1, 1, &err);
+	test_assert(own && own->up_id == 2);
+	bool internal;
+	test_assert_int_eq(objects_delete_id(objs, 2, &internal), 0);
+	test_assert(internal);
+	struct object *held = objects_lookup_up(objs, 2);
+	test_assert(held != NULL && held->state == OBJECT_DELETED && held->internal);
+	// The next guest object gets another id; a second delete_id changes nothing.
+	struct object *next = objects_add_down(objs, 2, &proto_wl_callback, 1, &err);
+	test_assert_int_eq(next->up_id, 3);
+	test_assert_int_eq(objects_delete_id(objs, 2, &internal), 0);
+	test_assert(objects_lookup_up(objs, 2) == held && held->state == OBJECT_DELETED);
+	objects_mark_destroyed(objs, held);
+	test_assert(objects_lookup_up(objs, 2) == NULL);
 	objects_destroy(objs);
 }
 
