@@ -146,11 +146,23 @@ static int listen_on(struct listening *l, const char *path, int type) {
 		}
 		unlink(path);
 	}
+	// Bound under a temporary name and renamed once listening, so the path
+	// never holds a socket that refuses connections (a client that saw it
+	// appear and connected at once got ECONNREFUSED).
+	struct sockaddr_un tmp = addr;
+	bool staged = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld.new", path,
+			       (long)getpid()) < (int)sizeof(tmp.sun_path);
+	if (staged) {
+		unlink(tmp.sun_path);
+	}
 	mode_t old = umask(0077);
-	int rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	int rc = bind(fd, (struct sockaddr *)(staged ? &tmp : &addr), sizeof(addr));
 	umask(old);
-	if (rc != 0 || listen(fd, 16) != 0) {
+	if (rc != 0 || listen(fd, 16) != 0 || (staged && rename(tmp.sun_path, path) != 0)) {
 		cw_log_errno(CW_LOG_ERROR, "Cannot listen on %s", path);
+		if (staged && rc == 0) {
+			unlink(tmp.sun_path);
+		}
 		fd_close(&fd);
 		return -1;
 	}
