@@ -14,10 +14,12 @@
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <wayland-client.h>
 
@@ -84,11 +86,13 @@ static void damage_band(struct wl_surface *surface, int width, int height, int f
 }
 
 int main(int argc, char **argv) {
-	if (argc != 4) {
-		fprintf(stderr, "usage: pattern_client WIDTH HEIGHT FRAMES\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: pattern_client WIDTH HEIGHT FRAMES [HOLD_SECONDS]\n");
 		return 2;
 	}
 	int width = atoi(argv[1]), height = atoi(argv[2]), frames = atoi(argv[3]);
+	// Keep the window up after the last frame (for a screenshot).
+	int hold = argc == 5 ? atoi(argv[4]) : 0;
 	if (width <= 0 || height <= 0 || frames <= 0 || width > 8192 || height > 8192) {
 		fprintf(stderr, "pattern_client: bad size or frame count\n");
 		return 2;
@@ -162,5 +166,13 @@ int main(int argc, char **argv) {
 	}
 	wl_display_roundtrip(display);
 	printf("pattern_client: %d frames of %dx%d drawn\n", frames, width, height);
+	fflush(stdout);
+	for (time_t end = time(NULL) + hold; time(NULL) < end;) {
+		struct pollfd pfd = {.fd = wl_display_get_fd(display), .events = POLLIN};
+		if (wl_display_flush(display) < 0 ||
+		    (poll(&pfd, 1, 200) > 0 && wl_display_dispatch(display) < 0)) {
+			break;
+		}
+	}
 	return 0;
 }

@@ -11,7 +11,8 @@ import subprocess
 import time
 
 from harness import (PROCS, Skip, Sway, VmSim, Weston, app_pixels, changed_pixels, check,
-                     compare_app, copy_then_paste, empty_desktop, need, run, wait_until)
+                     compare_app, copy_then_paste, empty_desktop, env_path, need, run,
+                     wait_until)
 from test_listen import WESTON_PRIVATE, globals_seen
 
 
@@ -190,6 +191,74 @@ def test_compatibility_matrix_init_sizes_and_identifier_layouts(env):
     bad = [(i, n) for i, n, c in results if c < 50000]
     check(not bad, f"weston-simple-shm did not draw with (INIT size, identifiers) {bad}")
 
+
+def pattern_rgb(x, y, height, frame):
+    """tests/e2e/pattern.h's pattern_pixel, as (r, g, b)."""
+    band = max(height // 16, 1)
+    y0 = frame * 37 * band // 8 % height
+    if y0 <= y < min(y0 + band, height):
+        return (frame * 53 & 0xff, frame * 101 & 0xff, 0x40)
+    return (x & 0xff, y & 0xff, (x ^ y) >> 4 & 0xff)
+
+
+def find_pattern(shot, w, h, frame):
+    """Where weston put the pattern window: the offset at which a handful of
+    pattern pixels (outside any band) all match, or None."""
+    probes = [(x, y) for x, y in ((1, 1), (w - 2, 1), (w // 2, 3), (5, h - 2), (w - 3, h - 3),
+                                  (w // 3, h - 1)) if pattern_rgb(x, y, h, frame) ==
+              ((x & 0xff), (y & 0xff), ((x ^ y) >> 4) & 0xff)]
+    for oy in range(0, shot.height - h + 1):
+        for ox in range(0, shot.width - w + 1):
+            if all(shot.pixel(ox + x, oy + y)[:3] == pattern_rgb(x, y, h, frame)
+                   for x, y in probes):
+                return ox, oy
+    return None
+
+
+def test_large_shm_windows_reach_weston_exactly_without_a_copy(env):
+    """1920x1080 and 3840x2160 XRGB windows drawn in the VM (full damage, then
+    a moving band) appear on weston exactly: every 7th row and 11th column,
+    and every pixel of every 3rd row of the last frame's band. crosswayd
+    copies no pixel: the guest's blob fd is the compositor's buffer."""
+    need("weston-screenshooter")
+    client = env_path("PATTERN_CLIENT")
+    for w, h, frames in ((1920, 1080, 6), (3840, 2160, 4)):
+        host = Weston(env, name=f"weston-{w}", width=w + 96, height=h + 96, seat=False)
+        vm = VmSim(env, host, vm=f"vm-{w}")
+        log = env.path(f"pattern-{w}.log")
+        app = PROCS.start([client, str(w), str(h), str(frames), "30"], env=vm.client_env(),
+                          log=log)
+        wait_until(lambda: "drawn" in open(log).read(), 60, f"the {w}x{h} pattern")
+        last = frames - 1
+        at = None
+        for _ in range(20):  # weston's next repaints
+            time.sleep(0.25)
+            shot = host.screenshot()
+            at = find_pattern(shot, w, h, last)
+            if at:
+                break
+        check(at is not None, f"no {w}x{h} pattern window on the {shot.width}x{shot.height} "
+              "screenshot")
+        ox, oy = at
+        band = max(h // 16, 1)
+        y0 = last * 37 * band // 8 % h
+        points = [(x, y) for y in range(0, h, 7) for x in range(0, w, 11)]
+        points += [(x, y) for y in range(y0, min(y0 + band, h), 3) for x in range(w)]
+        bad = [(x, y) for x, y in points
+               if shot.pixel(ox + x, oy + y)[:3] != pattern_rgb(x, y, h, last)]
+        print(f"# {w}x{h} at {ox},{oy}: {len(points)} pixels compared, {len(bad)} differ")
+        if bad:
+            x, y = bad[0]
+            check(False, f"{w}x{h}: pixel {x},{y} is {shot.pixel(ox + x, oy + y)[:3]}, "
+                  f"expected {pattern_rgb(x, y, h, last)}")
+        PROCS.stop(app)
+        wait_until(lambda: "pixel bytes copied" in vm.read_log(), 10, "the context to end")
+        copied = [line for line in vm.read_log().splitlines() if "pixel bytes copied" in line]
+        print(f"# {w}x{h}: {copied[-1].strip()}")
+        check(all("(0 pixel bytes copied)" in line for line in copied),
+              f"crosswayd copied pixels:\n{vm.read_log()}")
+        PROCS.stop(vm.proc)
+        PROCS.stop(host.proc)
 
 if __name__ == "__main__":
     run(globals())

@@ -141,7 +141,7 @@ class Weston:
     """weston headless (pixman), with --debug for weston-screenshooter and,
     when FAKE_SEAT is built, a seat with keyboard and pointer."""
 
-    def __init__(self, env, name="weston", width=800, height=600, seat=True):
+    def __init__(self, env, name="weston", width=800, height=600, seat=True, shell=None):
         need("weston", "wayland-info")
         self.env = env
         self.socket = f"{name}-{os.getpid()}"
@@ -151,6 +151,8 @@ class Weston:
         argv = ["weston", "--backend=headless-backend.so", "--use-pixman",
                 f"--socket={self.socket}", f"--width={width}", f"--height={height}",
                 "--idle-time=0", "--debug"]
+        if shell:
+            argv.append(f"--shell={shell}")
         self.seat = False
         seat_module = os.environ.get("FAKE_SEAT")
         if seat and seat_module and os.path.exists(seat_module):
