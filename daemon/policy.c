@@ -27,8 +27,7 @@ enum policy_tag {
 	TAG_DMABUF_PARAMS,    // data: struct policy_params
 	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
 	TAG_DATA_SOURCE,      // aux: mime types offered so far
-	TAG_POSITIONER,       // aux: its anchor rectangle, packed by anchor_pack();
-			      // data: its offset, packed by offset_pack() (no memory)
+	TAG_POSITIONER,       // aux: anchor_pack(rectangle); data: offset_pack(offset)
 	TAG_POPUP,            // aux: its parent's wl_surface upstream id (0: none)
 	TAG_VIEWPORT,         // aux: its wl_surface's upstream id
 };
