@@ -272,25 +272,15 @@ uint32_t objects_delete_id(struct objects *objs, uint32_t up_id, bool *was_inter
 	if (obj == NULL) {
 		return 0;
 	}
-	uint32_t down = obj->down_id;
-	if (obj->internal) {
-		*was_internal = true;
-		if (obj->state == OBJECT_LIVE) {
-			// Released while the proxy still holds it: the id stays
-			// taken until the proxy destroys the object, so it is never
-			// reused under an owner that still refers to it.
-			obj->state = OBJECT_DELETED;
-			return 0;
-		}
-		if (obj->state == OBJECT_ZOMBIE) {
-			free_client(objs, obj);
-		}
-		return 0;
-	}
+	// Internal objects are the proxy's own: their delete_id never goes
+	// to the guest.
+	uint32_t down = obj->internal ? 0 : obj->down_id;
+	*was_internal = obj->internal;
 	if (obj->state == OBJECT_LIVE) {
-		// The server released an id the guest still holds (no
-		// destructor was seen): keep the mapping until the guest
-		// destroys or reuses it.
+		// The server released an id that is still held (no destructor
+		// was seen): keep the mapping until the guest (or the proxy, for
+		// its own objects) destroys it, so the id is never reused under
+		// an owner that still refers to it.
 		obj->state = OBJECT_DELETED;
 		return down;
 	}
