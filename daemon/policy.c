@@ -637,6 +637,10 @@ static void box_get(int64_t *box, int32_t out[4]) {
 }
 #endif
 
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* Clamps x, y, w, h to [0, lim_w] x [0, lim_h]. Returns false for an empty rect. */
 static bool clamp_rect(int32_t r[4], uint32_t lim_w, uint32_t lim_h, bool *changed) {
 	int64_t x1 = r[0], y1 = r[1];
@@ -880,6 +884,22 @@ static void surface_size(const struct policy_surface *s, uint32_t *w, uint32_t *
 	*h = (rotated ? s->buffer_width : s->buffer_height) / scale;
 }
 
+/* The window @s draws (x, y, width, height): its window geometry, else
+ * its surface from the origin (0 x 0 while its size is not known). */
+static void window_box(const struct policy_surface *s, int64_t box[4]) {
+	if (s->has_geometry) {
+		for (int i = 0; i < 4; i++) {
+			box[i] = s->geometry[i];
+		}
+		return;
+	}
+	uint32_t w, h;
+	surface_size(s, &w, &h);
+	box[0] = box[1] = 0;
+	box[2] = w;
+	box[3] = h;
+}
+
 /* Depth below the root (0 for a surface without a parent) and the root.
  * Returns false when the chain is longer than any valid one (a cycle). */
 static bool surface_root(struct policy_surface *s, struct policy_surface **root, uint32_t *depth,
@@ -980,10 +1000,7 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 static int64_t clamp_axis(int64_t v, int64_t lo, int64_t extent, int64_t b0, int64_t b1) {
 	int64_t min = lo - SUBSURFACE_MARGIN - b0;
 	int64_t max = lo + extent + SUBSURFACE_MARGIN - b1;
-	if (max < min) {
-		max = min;
-	}
-	return v < min ? min : v > max ? max : v;
+	return clamp64(v, min, max < min ? min : max);
 }
 
 /* The box (x1, y1, x2, y2 relative to @t's origin) that @t and every
@@ -1034,17 +1051,10 @@ static bool subsurface_place(struct policy *p, struct policy_surface *child, int
 	if (child->parent == NULL || !surface_root(child->parent, &root, &depth, &px, &py)) {
 		return true; // cannot happen: get_subsurface refused cycles
 	}
-	int64_t bounds[4] = {0, 0, p->config->limits.max_dimension,
-			     p->config->limits.max_dimension};
-	uint32_t rw, rh;
-	surface_size(root, &rw, &rh);
-	if (root->has_geometry) {
-		for (int i = 0; i < 4; i++) {
-			bounds[i] = root->geometry[i];
-		}
-	} else if (rw != 0) {
-		bounds[2] = rw;
-		bounds[3] = rh;
+	int64_t bounds[4];
+	window_box(root, bounds);
+	if (bounds[2] == 0) { // no geometry, no size yet: the dimension limit
+		bounds[2] = bounds[3] = p->config->limits.max_dimension;
 	}
 	int64_t box[4];
 	subtree_box(p, child, box);
@@ -1202,24 +1212,21 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	if (parent == NULL) {
 		return POLICY_PASS;
 	}
-	uint32_t bw, bh;
-	surface_size(parent, &bw, &bh);
-	int64_t gw = parent->has_geometry ? (int64_t)parent->geometry[2] : (int64_t)bw;
-	int64_t gh = parent->has_geometry ? (int64_t)parent->geometry[3] : (int64_t)bh;
+	int64_t window[4];
+	window_box(parent, window);
+	int64_t gw = window[2], gh = window[3];
 	if (gw <= 0 || gh <= 0) {
 		return POLICY_PASS;
 	}
 	int32_t r[4];
 	anchor_unpack(positioner->aux, r);
-	int64_t x = r[0] < 0 ? 0 : r[0] > gw ? gw : r[0];
-	int64_t y = r[1] < 0 ? 0 : r[1] > gh ? gh : r[1];
+	int64_t x = clamp64(r[0], 0, gw), y = clamp64(r[1], 0, gh);
 	int64_t w = r[2] > gw - x ? gw - x : r[2];
 	int64_t h = r[3] > gh - y ? gh - y : r[3];
 	int32_t ox, oy;
 	offset_unpack(positioner->data, &ox, &oy);
 	int64_t mx = gw + SUBSURFACE_MARGIN, my = gh + SUBSURFACE_MARGIN;
-	int64_t nox = ox < -mx ? -mx : ox > mx ? mx : ox;
-	int64_t noy = oy < -my ? -my : oy > my ? my : oy;
+	int64_t nox = clamp64(ox, -mx, mx), noy = clamp64(oy, -my, my);
 	bool anchor_ok = x == r[0] && y == r[1] && w == r[2] && h == r[3];
 	bool offset_ok = nox == ox && noy == oy;
 	if (anchor_ok && offset_ok) {
@@ -1255,6 +1262,25 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	return POLICY_REWRITE;
 }
 
+/* Cuts the first @n arguments of a positioner request to [lo[i], INT16_MAX]
+ * (what its object keeps), into @out; counts the request if one changed. */
+static void cut_to_16_bits(struct policy *p, struct policy_msg *msg, unsigned n, const int32_t *lo,
+			   int32_t *out) {
+	bool changed = false;
+	for (unsigned i = 0; i < n; i++) {
+		int32_t v = (int32_t)arg(msg, i);
+		out[i] = (int32_t)clamp64(v, lo[i], INT16_MAX);
+		if (out[i] != v) {
+			set_arg(msg, i, (uint32_t)out[i]);
+			changed = true;
+		}
+	}
+	if (changed) {
+		p->sanitised_total++;
+		p->popups_clamped++;
+	}
+}
+
 /*
  * xdg_positioner.set_size: 1 .. max-buffer-dimension, and (once the
  * compositor has named an output mode) no larger than the largest output
@@ -1266,30 +1292,15 @@ static enum policy_verdict positioner_request(struct policy *p, struct policy_ms
 					      struct wire_error *err) {
 	uint16_t op = msg->message->opcode;
 	if (op == PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT) {
-		int32_t r[4];
-		for (unsigned i = 0; i < 4; i++) {
-			r[i] = (int32_t)arg(msg, i);
-		}
-		if (r[2] < 0 || r[3] < 0) {
+		int32_t w = (int32_t)arg(msg, 2), h = (int32_t)arg(msg, 3);
+		if (w < 0 || h < 0) {
 			return fail(msg, err, "anchor rectangle %" PRId32 "x%" PRId32 " is invalid",
-				    r[2], r[3]);
+				    w, h);
 		}
 		// Kept for get_popup and reposition, which check it against the
 		// parent; beyond 16 bits it is outside every parent anyway.
-		bool changed = false;
-		for (unsigned i = 0; i < 4; i++) {
-			int32_t lo = i < 2 ? INT16_MIN : 0;
-			int32_t v = r[i] < lo ? lo : r[i] > INT16_MAX ? INT16_MAX : r[i];
-			if (v != r[i]) {
-				set_arg(msg, i, (uint32_t)v);
-				changed = true;
-			}
-			r[i] = v;
-		}
-		if (changed) {
-			p->sanitised_total++;
-			p->popups_clamped++;
-		}
+		int32_t r[4];
+		cut_to_16_bits(p, msg, 4, (const int32_t[]){INT16_MIN, INT16_MIN, 0, 0}, r);
 		if (msg->sender->tag == TAG_POSITIONER) {
 			msg->sender->aux = anchor_pack(r);
 		}
@@ -1299,19 +1310,7 @@ static enum policy_verdict positioner_request(struct policy *p, struct policy_ms
 		// Kept for get_popup and reposition; beyond 16 bits it is
 		// further than any parent allows anyway.
 		int32_t o[2];
-		bool changed = false;
-		for (unsigned i = 0; i < 2; i++) {
-			int32_t v = (int32_t)arg(msg, i);
-			o[i] = v < INT16_MIN ? INT16_MIN : v > INT16_MAX ? INT16_MAX : v;
-			if (o[i] != v) {
-				set_arg(msg, i, (uint32_t)o[i]);
-				changed = true;
-			}
-		}
-		if (changed) {
-			p->sanitised_total++;
-			p->popups_clamped++;
-		}
+		cut_to_16_bits(p, msg, 2, (const int32_t[]){INT16_MIN, INT16_MIN}, o);
 		if (msg->sender->tag == TAG_POSITIONER) {
 			msg->sender->data = offset_pack(o[0], o[1]);
 		}
