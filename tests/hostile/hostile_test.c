@@ -1900,21 +1900,27 @@ TEST(H_45_subsurface_escape) {
 	passed(&s, "H-45-subsurface-escape");
 }
 
-/* The set_position requests the compositor got after the mark, in order:
- * object ids in @objs, positions in @pos. */
-static size_t positions_after_mark(struct session *s, uint32_t *objs, int32_t (*pos)[2],
-				   size_t cap) {
+/* The @name requests (of @nargs int arguments, at most 4) the compositor got
+ * after the mark, in order: their objects in @objs (unless NULL) and their
+ * arguments in @args. Returns how many there were. */
+static size_t int_args_after_mark(struct session *s, const char *name, size_t nargs, uint32_t *objs,
+				  int32_t (*args)[4], size_t cap) {
 	size_t n = 0;
 	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
 		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
-		if (r->seq > s->f.mark_seq && strcmp(r->name, "wl_subsurface.set_position") == 0) {
-			if (n < cap) {
-				objs[n] = r->object_id;
-				pos[n][0] = r->args[0].i;
-				pos[n][1] = r->args[1].i;
-			}
-			n++;
+		if (r->seq <= s->f.mark_seq || strcmp(r->name, name) != 0) {
+			continue;
 		}
+		test_assert(r->arg_count == nargs && nargs <= 4);
+		if (n < cap) {
+			if (objs != NULL) {
+				objs[n] = r->object_id;
+			}
+			for (size_t k = 0; k < nargs; k++) {
+				args[n][k] = r->args[k].i;
+			}
+		}
+		n++;
 	}
 	return n;
 }
@@ -1964,15 +1970,17 @@ TEST(H_45_subsurface_escape_later) {
 	set_position(&s, sub_a, 50, 0, 0, 0);
 	commit_surface(&s, root);
 	uint32_t objs[8];
-	int32_t pos[8][2];
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 2); // nothing more
+	int32_t pos[8][4];
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   2); // nothing more
 	// b grows to 200x32, more than the window and its margins hold: at
 	// a's commit b is put at the left margin, x = -64.
 	attach_sized(&s, shm, b, 200, 32);
 	commit_surface(&s, b);
 	mark(&s);
 	commit_surface(&s, a);
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   1);
 	test_assert_msg(pos[0][0] == -64 && pos[0][1] == 0, "b placed at %d,%d", pos[0][0],
 			pos[0][1]);
 	const struct recorder_record *commit = recorder_last(s.f.rec, "wl_surface.commit");
@@ -1993,7 +2001,8 @@ TEST(H_45_subsurface_escape_later) {
 	commit_surface(&s, root);
 	// a's box is y [0, 32) at y = 0; the window is y [100, 116): a must
 	// start at y >= 100 - 64 = 36 and end by 116 + 64 = 180: y = 36.
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   1);
 	test_assert_msg(pos[0][1] == 36, "a placed at %d,%d", pos[0][0], pos[0][1]);
 	passed(&s, "H-45-subsurface-escape-later");
 }
@@ -2044,8 +2053,9 @@ TEST(H_45_subsurface_escape_viewport) {
 	mark(&s);
 	commit_surface(&s, root);
 	uint32_t objs[8];
-	int32_t pos[8][2];
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	int32_t pos[8][4];
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   1);
 	test_assert_msg(pos[0][0] == -64 && pos[0][1] == -64, "big placed at %d,%d", pos[0][0],
 			pos[0][1]);
 	// The viewport goes: big is 1x1 again and returns to (10, 10).
@@ -2055,13 +2065,15 @@ TEST(H_45_subsurface_escape_viewport) {
 	send_accepted(&s, &m, "set_destination ended the connection");
 	mark(&s);
 	commit_surface(&s, root);
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 1);
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   1);
 	test_assert_msg(pos[0][0] == 10 && pos[0][1] == 10, "big back at %d,%d", pos[0][0],
 			pos[0][1]);
 	// Nothing moves when nothing changed.
 	mark(&s);
 	commit_surface(&s, root);
-	test_assert_int_eq(positions_after_mark(&s, objs, pos, 8), 0);
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   0);
 	passed(&s, "H-45-subsurface-escape-viewport");
 }
 
@@ -2298,25 +2310,6 @@ static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t 
 	    (union wayland_value[]){{.i = r[0]}, {.i = r[1]}, {.i = r[2]}, {.i = r[3]}});
 }
 
-/* The anchor rectangles the compositor got after the mark, in order. */
-static size_t anchors_after_mark(struct session *s, int32_t (*out)[4], size_t cap) {
-	size_t n = 0;
-	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
-		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
-		if (r->seq > s->f.mark_seq &&
-		    strcmp(r->name, "xdg_positioner.set_anchor_rect") == 0) {
-			test_assert(r->arg_count == 4);
-			if (n < cap) {
-				for (int k = 0; k < 4; k++) {
-					out[n][k] = r->args[k].i;
-				}
-			}
-			n++;
-		}
-	}
-	return n;
-}
-
 /* Rule 10: a popup's anchor rectangle lies inside its parent's window
  * geometry (400x300 here) and its offset moves it at most the parent's size
  * plus 64 px, or the guest could put the popup anywhere on the screen, away
@@ -2353,7 +2346,8 @@ TEST(H_50_popup_anchor_outside) {
 	    (union wayland_value[]){{.u = popup}, {.u = parent}, {.u = far}});
 	send_accepted(&s, &m, "get_popup ended the connection");
 	int32_t got[4][4];
-	test_assert_int_eq(anchors_after_mark(&s, got, 4), 1);
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 1);
 	test_assert_msg(got[0][0] == 400 && got[0][1] == 0 && got[0][2] == 0 && got[0][3] == 10,
 			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
 	const struct recorder_record *last = recorder_last(s.f.rec, "xdg_surface.get_popup");
@@ -2366,7 +2360,8 @@ TEST(H_50_popup_anchor_outside) {
 	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
 	    (union wayland_value[]){{.u = near}, {.u = 7}});
 	send_accepted(&s, &m, "reposition ended the connection");
-	test_assert_int_eq(anchors_after_mark(&s, got, 4), 0);
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 0);
 	test_assert_int_eq(requests_after_mark(&s, "xdg_popup.reposition"), 1);
 	// Moved outside and repositioned: clamped again, before the reposition.
 	mark(&s);
@@ -2376,7 +2371,8 @@ TEST(H_50_popup_anchor_outside) {
 	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
 	    (union wayland_value[]){{.u = near}, {.u = 8}});
 	send_accepted(&s, &m, "reposition ended the connection");
-	test_assert_int_eq(anchors_after_mark(&s, got, 4), 2);
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
 	// First the guest's own (cut to 16 bits), then crosswayd's clamp.
 	test_assert(got[0][0] == 390 && got[0][1] == 290 && got[0][2] == 32767 &&
 		    got[0][3] == 32767);
@@ -2393,7 +2389,9 @@ TEST(H_50_popup_anchor_outside) {
 	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_REPOSITION,
 	    (union wayland_value[]){{.u = near}, {.u = 9}});
 	send_accepted(&s, &m, "reposition ended the connection");
-	test_assert_int_eq(anchors_after_mark(&s, got, 4), 1); // the guest's own only
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4),
+		1); // the guest's own only
 	const struct recorder_record *offset = recorder_last(s.f.rec, "xdg_positioner.set_offset");
 	const struct recorder_record *repo = recorder_last(s.f.rec, "xdg_popup.reposition");
 	test_assert(offset != NULL && repo != NULL && offset->seq < repo->seq);

@@ -255,28 +255,34 @@ TEST(encode_roundtrip_with_new_string) {
 		wayland_msg_encode(out, 16, 20, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE, m, values), 0);
 }
 
+/* Parses and decodes the one message in @b, an @m of @iface on object @id,
+ * into @args, and formats it into @text. */
+static void decode_and_format(const struct bytes *b, uint32_t id,
+			      const struct proto_interface *iface, const struct proto_message *m,
+			      struct wayland_args *args, char *text, size_t cap) {
+	struct wayland_msg_header hdr;
+	test_assert(wayland_msg_header_parse(b->data, b->len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
+	test_assert(wayland_msg_decode(b->data, &hdr, iface, m, args, NULL));
+	wayland_msg_format(text, cap, b->data, id, iface, m, args);
+}
+
 TEST(format_like_wayland_debug) {
 	struct bytes b = {0};
+	struct wayland_args args;
+	char text[128];
 	size_t start = wl_begin(&b, 12, PROTO_WL_SURFACE_REQ_ATTACH);
 	attach_ok(&b);
 	wl_end(&b, start);
-	struct wayland_msg_header hdr;
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	const struct proto_message *m = &proto_wl_surface.requests[PROTO_WL_SURFACE_REQ_ATTACH];
-	struct wayland_args args;
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_surface, m, &args, NULL));
-	char text[128];
-	wayland_msg_format(text, sizeof(text), b.data, 12, &proto_wl_surface, m, &args);
+	decode_and_format(&b, 12, &proto_wl_surface, m, &args, text, sizeof(text));
 	test_assert_str_eq(text, "wl_surface#12.attach(wl_buffer#14, 0, 0)");
 
 	b.len = 0;
 	start = wl_begin(&b, 2, PROTO_WL_REGISTRY_REQ_BIND);
 	bind_ok(&b);
 	wl_end(&b, start);
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	m = &proto_wl_registry.requests[0];
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_registry, m, &args, NULL));
-	wayland_msg_format(text, sizeof(text), b.data, 2, &proto_wl_registry, m, &args);
+	decode_and_format(&b, 2, &proto_wl_registry, m, &args, text, sizeof(text));
 	test_assert_str_eq(text,
 			   "wl_registry#2.bind(3, \"wl_compositor\", 4, new id wl_compositor#5)");
 
@@ -285,10 +291,8 @@ TEST(format_like_wayland_debug) {
 	start = wl_begin(&b, 20, PROTO_XDG_TOPLEVEL_REQ_SET_TITLE);
 	bytes_string(&b, "a\nb\"");
 	wl_end(&b, start);
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	m = &proto_xdg_toplevel.requests[PROTO_XDG_TOPLEVEL_REQ_SET_TITLE];
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_xdg_toplevel, m, &args, NULL));
-	wayland_msg_format(text, sizeof(text), b.data, 20, &proto_xdg_toplevel, m, &args);
+	decode_and_format(&b, 20, &proto_xdg_toplevel, m, &args, text, sizeof(text));
 	test_assert_str_eq(text, "xdg_toplevel#20.set_title(\"a\\x0ab\\\"\")");
 	wayland_msg_format(text, 12, b.data, 20, &proto_xdg_toplevel, m, &args);
 	test_assert_int_eq(strlen(text), 11);
@@ -302,10 +306,8 @@ TEST(format_like_wayland_debug) {
 	bytes_u32(&b, (uint32_t)INT32_MIN);
 	bytes_u32(&b, (uint32_t)-7);
 	wl_end(&b, start);
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	m = &proto_wl_surface.requests[PROTO_WL_SURFACE_REQ_ATTACH];
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_surface, m, &args, NULL));
-	wayland_msg_format(text, sizeof(text), b.data, 4294967295u, &proto_wl_surface, m, &args);
+	decode_and_format(&b, 4294967295u, &proto_wl_surface, m, &args, text, sizeof(text));
 	test_assert_str_eq(text, "wl_surface#4294967295.attach(nil, -2147483648, -7)");
 
 	b.len = 0;
@@ -315,10 +317,8 @@ TEST(format_like_wayland_debug) {
 	bytes_u32(&b, 4);
 	bytes_u32(&b, 5);
 	wl_end(&b, start);
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	m = &proto_wl_registry.requests[0];
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_registry, m, &args, NULL));
-	wayland_msg_format(text, sizeof(text), b.data, 2, &proto_wl_registry, m, &args);
+	decode_and_format(&b, 2, &proto_wl_registry, m, &args, text, sizeof(text));
 	test_assert_str_eq(text, "wl_registry#2.bind(3, \"wl_\\x1b[2J\\\\\", 4, "
 				 "new id wl_\\x1b[2J\\\\#5)");
 	// Every capacity: NUL-terminated within it, a prefix of the whole text
@@ -346,10 +346,8 @@ TEST(format_like_wayland_debug) {
 	bytes_u32(&b, (uint32_t)(-384)); // -1.5
 	bytes_u32(&b, 256 * 100 + 64);   // 100.25
 	wl_end(&b, start);
-	test_assert(wayland_msg_header_parse(b.data, b.len, 4096, &hdr, NULL) == WAYLAND_MSG_OK);
 	m = &proto_wl_pointer.events[PROTO_WL_POINTER_EVT_MOTION];
-	test_assert(wayland_msg_decode(b.data, &hdr, &proto_wl_pointer, m, &args, NULL));
-	wayland_msg_format(text, sizeof(text), b.data, 30, &proto_wl_pointer, m, &args);
+	decode_and_format(&b, 30, &proto_wl_pointer, m, &args, text, sizeof(text));
 	test_assert_str_eq(text, "wl_pointer#30.motion(1, -1.500000, 100.250000)");
 }
 
