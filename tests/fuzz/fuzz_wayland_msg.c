@@ -32,6 +32,13 @@
  * (proto_find_interface) instead of indexed (proto_interfaces[i % count]).
  * The header is made up to fit the body, so every input reaches the argument
  * decoder.
+ *
+ * Built twice: fuzz-wayland_msg with both modes and every check above, and
+ * fuzz-wayland_decode (ROUND_TRIPS 0): table mode for every input (whatever
+ * byte 0 says) and no format or re-encode round trips. That is the argument
+ * decoder over all tables and nothing else, at more than ten times the speed of
+ * the stream mode's sessions, on the same corpus (corpus/wayland_decode
+ * links to corpus/wayland_msg).
  */
 #include <string.h>
 
@@ -52,6 +59,9 @@
 /* A stream holds one partial message (< MAX_MSG) plus what a chunk adds. */
 #define STREAM_CAP (2 * MAX_MSG)
 #define FORMAT_CAP 1024u
+#ifndef ROUND_TRIPS
+#define ROUND_TRIPS 1
+#endif
 
 enum action {
 	ACTION_GUEST = 0,
@@ -714,8 +724,10 @@ static void run_table(struct fuzz_input *in) {
 	struct wire_error err = {{0}};
 	if (wayland_msg_decode(msg, &hdr, iface, m, &args, &err)) {
 		check_decoded(msg, &hdr, m, &args);
-		check_format("table", msg, id, iface, m, &args, 1 + (size_t)op % 97);
-		check_reencode(msg, &hdr, m, &args);
+		if (ROUND_TRIPS) {
+			check_format("table", msg, id, iface, m, &args, 1 + (size_t)op % 97);
+			check_reencode(msg, &hdr, m, &args);
+		}
 	} else {
 		fuzz_check(err.text[0] != '\0', "decode failed without a reason");
 		fuzz_note("table: %s", err.text);
@@ -728,7 +740,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	if (!fuzz_take_u8(&in, &mode)) {
 		return 0;
 	}
-	if (mode & 1) {
+	if ((mode & 1) || !ROUND_TRIPS) {
 		run_table(&in);
 	} else {
 		run_stream(&in);
