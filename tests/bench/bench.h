@@ -75,6 +75,7 @@ struct bench_result {
 	uint64_t hwm_idle_kib;        // VmHWM at the same time
 	uint64_t hwm_peak_kib;        // VmHWM at the end of the job
 	uint64_t rss_parent_kib;      // VmRSS of crosswayd's waiting parent, if it forked
+	int64_t pixel_bytes_copied;   // from crosswayd's exit line, -1 if it printed none
 };
 
 /** Runs @job with libwayland-client. Fills @res (res->ok on success). */

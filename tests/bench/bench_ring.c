@@ -10,7 +10,9 @@
  * given to wl_shm.create_pool by resource id.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -280,9 +282,11 @@ static bool roundtrip(struct guest *g) {
 
 static bool setup(struct guest *g, const struct bench_job *job, struct bench_result *res) {
 	g->next_id = 2;
-	static const char *const args[] = {"--log-level", "error", NULL};
+	// "info" for the exit line with the count of pixel bytes copied; its
+	// stderr is read once it has exited (a few lines per context).
+	static const char *const args[] = {"--log-level", "info", NULL};
 	double t0 = bench_now();
-	if (!sim_spawn(&g->sim, job->crosswayd, job->display, args, false)) {
+	if (!sim_spawn(&g->sim, job->crosswayd, job->display, args, true)) {
 		return gfail(g, "spawning crosswayd");
 	}
 	g->spawned = true;
@@ -489,9 +493,49 @@ static bool frames(struct guest *g, const struct bench_job *job, struct bench_re
 	return ok;
 }
 
+/* The N of crosswayd's exit line "Context ended: ... (N pixel bytes
+ * copied)", read from its stderr after it exited; -1 without one. */
+static int64_t pixel_bytes_copied(int err_fd) {
+	static char text[16384];
+	size_t n = 0;
+	while (err_fd >= 0 && n + 1 < sizeof(text)) {
+		ssize_t r = read(err_fd, text + n, sizeof(text) - 1 - n);
+		if (r > 0) {
+			n += (size_t)r;
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = err_fd, .events = POLLIN};
+			if (poll(&p, 1, 1000) <= 0) {
+				break; // a writer still open: not expected once it exited
+			}
+		} else {
+			break; // end of file: every writer has exited
+		}
+	}
+	text[n] = '\0';
+	static const char tail[] = " pixel bytes copied)";
+	const char *found = NULL;
+	for (const char *p = strstr(text, tail); p != NULL; p = strstr(p + 1, tail)) {
+		found = p;
+	}
+	if (found == NULL) {
+		return -1;
+	}
+	const char *start = found;
+	while (start > text && start[-1] >= '0' && start[-1] <= '9') {
+		start--;
+	}
+	if (start == found || start == text || start[-1] != '(') {
+		return -1;
+	}
+	return strtoll(start, NULL, 10);
+}
+
 void bench_ring_run(const struct bench_job *job, struct bench_result *res) {
 	static struct guest g;
 	memset(&g, 0, sizeof(g));
+	res->pixel_bytes_copied = -1;
 	g.sim.fd = -1;
 	bool ok = setup(&g, job, res);
 	if (ok) {
@@ -513,7 +557,13 @@ void bench_ring_run(const struct bench_job *job, struct bench_result *res) {
 	if (g.spawned) {
 		res->hwm_peak_kib = bench_proc_status_kib(g.ctx_pid ? g.ctx_pid : g.sim.pid,
 							  "VmHWM");
+		// sim_finish closes the stderr pipe: keep a copy to read the exit line.
+		int err_fd = g.sim.stderr_fd >= 0 ? dup(g.sim.stderr_fd) : -1;
 		sim_finish(&g.sim, 2000);
+		res->pixel_bytes_copied = pixel_bytes_copied(err_fd);
+		if (err_fd >= 0) {
+			close(err_fd);
+		}
 	}
 	if (!ok) {
 		snprintf(res->error, sizeof(res->error), "%s", g.error);

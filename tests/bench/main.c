@@ -354,6 +354,12 @@ static void add_ring_cost(struct bench_path_stats *ps, struct accum *a,
 	if (r->hwm_peak_kib > ps->hwm_peak_kib) {
 		ps->hwm_peak_kib = r->hwm_peak_kib;
 	}
+	if (r->pixel_bytes_copied >= 0) {
+		ps->pixel_bytes_copied += (uint64_t)r->pixel_bytes_copied;
+		ps->pixel_reports++;
+	} else {
+		ps->pixel_missing++;
+	}
 }
 
 static void record_failure(struct bench_path_stats *ps, const char *what,

@@ -1,5 +1,6 @@
 /* Tables, targets and JSON for crossway-bench. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +91,10 @@ static size_t targets_for(const struct bench_compositor_stats *cs, struct target
 	RATIO("crosswayd idle RSS MiB", x->rss_idle_kib ? (double)x->rss_idle_kib : NAN, 1024.0, <=,
 	      4);
 	RATIO("spawn to first round trip ms (p50)", x->spawn_ms_p50, 1.0, <=, 10);
+	// Every context must have printed its count, or the sum proves nothing.
+	RATIO("pixel bytes copied by crosswayd",
+	      x->pixel_reports > 0 && x->pixel_missing == 0 ? (double)x->pixel_bytes_copied : NAN,
+	      1.0, <=, 0);
 	if (cs->scale_count > 0) {
 		uint32_t last = cs->scale_count - 1;
 		const struct bench_scale_stats *sd = &cs->scale[last][0], *sx = &cs->scale[last][1];
@@ -147,7 +152,13 @@ static void print_compositor(const struct bench_compositor_stats *cs) {
 	fmt_num(a, sizeof(a), x->polls_per_s);
 	fmt_num(b, sizeof(b), x->bytes_per_poll);
 	line("  host->guest: %s records/s, %s bytes/poll", a, b);
-	line("  pixel bytes copied by crosswayd: n/a (not reported by crosswayd)");
+	if (x->pixel_reports > 0) {
+		line("  pixel bytes copied by crosswayd: %" PRIu64 " (sum of %" PRIu32
+		     " contexts' exit lines; %" PRIu32 " printed none)",
+		     x->pixel_bytes_copied, x->pixel_reports, x->pixel_missing);
+	} else {
+		line("  pixel bytes copied by crosswayd: unknown (no context printed its count)");
+	}
 	if (cs->scale_count > 0) {
 		line("%s", "");
 		line("%-10s %14s %14s %8s %12s %12s", "contexts", "direct fps", "crossway fps",
@@ -281,7 +292,12 @@ bool bench_report_json(const struct bench_report *report, const char *path) {
 				json_num(f, "spawn_to_roundtrip_ms_p50", ps->spawn_ms_p50, true);
 				json_num(f, "records_per_s_down", ps->polls_per_s, true);
 				json_num(f, "bytes_per_poll", ps->bytes_per_poll, true);
-				fprintf(f, "\"pixel_bytes_copied\": null, ");
+				json_num(f, "pixel_bytes_copied",
+					 ps->pixel_reports > 0 ? (double)ps->pixel_bytes_copied
+							       : NAN,
+					 true);
+				json_num(f, "pixel_count_contexts", ps->pixel_reports, true);
+				json_num(f, "pixel_count_missing", ps->pixel_missing, true);
 			}
 			fprintf(f, "\"error\": \"");
 			for (const char *s = ps->error; *s; s++) {

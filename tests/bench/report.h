@@ -43,6 +43,10 @@ struct bench_path_stats {
 	uint64_t rss_parent_kib; // crosswayd's waiting parent (PID namespace), highest
 	double spawn_ms_p50, spawn_ms_max;
 	double polls_per_s, bytes_per_poll; // host -> guest: one record per poll
+	// From each context's exit line "(N pixel bytes copied)": the sum, the
+	// number of contexts that printed one and of those that did not.
+	uint64_t pixel_bytes_copied;
+	uint32_t pixel_reports, pixel_missing;
 };
 
 struct bench_scale_stats {
