@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,14 +37,63 @@ void cw_log_set_tag(const char *text) {
 	snprintf(tag, sizeof(tag), "%s", text);
 }
 
+/* The length of the well-formed UTF-8 sequence at @p (of @n bytes) and its
+ * code point, or 0 if the bytes there are not one (stray continuation,
+ * overlong form, surrogate, past U+10FFFF or cut short). */
+static int utf8_sequence(const unsigned char *p, int n, uint32_t *cp) {
+	int len;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+	} else {
+		return 0;
+	}
+	static const uint32_t lowest[5] = {0, 0, 0x80, 0x800, 0x10000}; // shorter forms below
+	uint32_t v = p[0] & (0x7fu >> len);
+	if (len > n) {
+		return 0;
+	}
+	for (int k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80) {
+			return 0;
+		}
+		v = v << 6 | (p[k] & 0x3fu);
+	}
+	if (v < lowest[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+		return 0;
+	}
+	*cp = v;
+	return len;
+}
+
 /* One line per message, whatever an argument held: a control character that
  * got this far (callers escape what peers chose) becomes '?' rather than a
- * forged line or a terminal escape. */
+ * forged line or a terminal escape. That includes the C1 controls (U+0080 to
+ * U+009F, such as CSI) written in UTF-8, and any byte that is not part of
+ * well-formed UTF-8, which a terminal in an 8-bit mode could take for one;
+ * other UTF-8 text is left as it is. */
 static void one_line(char *buf, int n) {
-	for (int i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)buf[i];
-		if (c < 0x20 || c == 0x7f) {
-			buf[i] = '?';
+	unsigned char *p = (unsigned char *)buf;
+	for (int i = 0; i < n;) {
+		if (p[i] < 0x80) {
+			if (p[i] < 0x20 || p[i] == 0x7f) {
+				p[i] = '?';
+			}
+			i++;
+			continue;
+		}
+		uint32_t cp;
+		int len = utf8_sequence(p + i, n - i, &cp);
+		if (len == 0) {
+			p[i++] = '?';
+		} else if (cp <= 0x9f) {
+			memset(p + i, '?', (size_t)len);
+			i += len;
+		} else {
+			i += len;
 		}
 	}
 }

@@ -54,6 +54,16 @@ TEST(one_line_per_message_whatever_the_arguments) {
 	capture(line, sizeof(line), "bad\ncrosswayd[vm-b]: forged\x1b[0m\t!");
 	test_assert_str_eq(line, "crosswayd[vm-a]: compositor said: bad?crosswayd[vm-b]: "
 				 "forged?[0m?!\n");
+	// UTF-8 text stays; C1 controls in UTF-8 (here CSI, U+009B, and NEL,
+	// U+0085) and bytes that are not well-formed UTF-8 (a raw 8-bit CSI, a
+	// stray continuation byte, an overlong '/', a surrogate, a cut-off
+	// sequence) become '?', byte for byte.
+	capture(line, sizeof(line),
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80|\xc2\x9b"
+		"2J|\xc2\x85|\x9b|\x80|"
+		"\xc0\xaf|\xed\xa0\x80|\xe2\x82");
+	test_assert_str_eq(line, "crosswayd[vm-a]: compositor said: caf\xc3\xa9 \xe2\x82\xac "
+				 "\xf0\x9f\x98\x80|??2J|??|?|?|??|???|??\n");
 	// A line longer than the buffer is cut but still ends with its newline.
 	char big[4096];
 	memset(big, 'x', sizeof(big) - 1);
