@@ -1191,6 +1191,31 @@ static void anchor_unpack(uint64_t v, int32_t r[4]) {
 	}
 }
 
+/* Appends set_anchor_rect(@rect) and set_offset(@offset) for @positioner_up,
+ * each only if given. False if the rewrite buffer is full. */
+static bool positioner_set(struct policy_msg *msg, size_t *at, uint32_t positioner_up,
+			   const int32_t *rect, const int32_t *offset) {
+	union wayland_value v[4];
+	if (rect != NULL) {
+		for (unsigned i = 0; i < 4; i++) {
+			v[i].i = rect[i];
+		}
+		if (!append(msg, at, positioner_up, &proto_xdg_positioner,
+			    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v)) {
+			return false;
+		}
+	}
+	if (offset != NULL) {
+		v[0].i = offset[0];
+		v[1].i = offset[1];
+		if (!append(msg, at, positioner_up, &proto_xdg_positioner,
+			    PROTO_XDG_POSITIONER_REQ_SET_OFFSET, v)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /*
  * xdg_surface.get_popup and xdg_popup.reposition: the positioner's anchor
  * rectangle must lie inside the parent's window geometry (or its surface,
@@ -1198,8 +1223,9 @@ static void anchor_unpack(uint64_t v, int32_t r[4]) {
  * plus SUBSURFACE_MARGIN away, or a guest could place a popup anywhere on the
  * screen, away from the window the host labels with its name. Outside, the
  * rectangle and offset are clamped: set_anchor_rect and set_offset with the
- * clamped values go out just before the request (and stay the
- * positioner's). Counted. A parent whose size is not known yet (no buffer,
+ * clamped values go out just before the request, and with the guest's own
+ * values just after it, so the positioner stays what the guest made it.
+ * Counted. A parent whose size is not known yet (no buffer,
  * no geometry) is not checked.
  */
 static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg,
@@ -1232,29 +1258,17 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	if (anchor_ok && offset_ok) {
 		return POLICY_PASS;
 	}
+	// The clamped values go out before the request, the guest's own again
+	// after it: the compositor copies the positioner at the request, and
+	// the guest may reuse it for a popup on a larger parent.
+	int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
 	size_t at = 0;
-	if (!anchor_ok) {
-		int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
-		union wayland_value v[4];
-		for (unsigned i = 0; i < 4; i++) {
-			v[i].i = clamped[i];
-		}
-		if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
-			    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v)) {
-			return fail(msg, err, "cannot encode set_anchor_rect");
-		}
-		positioner->aux = anchor_pack(clamped);
-	}
-	if (!offset_ok) {
-		union wayland_value v[2] = {{.i = (int32_t)nox}, {.i = (int32_t)noy}};
-		if (!append(msg, &at, positioner->up_id, &proto_xdg_positioner,
-			    PROTO_XDG_POSITIONER_REQ_SET_OFFSET, v)) {
-			return fail(msg, err, "cannot encode set_offset");
-		}
-		positioner->data = offset_pack((int32_t)nox, (int32_t)noy);
-	}
-	if (!append_original(msg, &at)) {
-		return fail(msg, err, "cannot encode the popup request");
+	if (!positioner_set(msg, &at, positioner->up_id, anchor_ok ? NULL : clamped,
+			    offset_ok ? NULL : (const int32_t[]){(int32_t)nox, (int32_t)noy}) ||
+	    !append_original(msg, &at) ||
+	    !positioner_set(msg, &at, positioner->up_id, anchor_ok ? NULL : r,
+			    offset_ok ? NULL : (const int32_t[]){ox, oy})) {
+		return fail(msg, err, "cannot encode the clamped %s", msg->message->name);
 	}
 	msg->rewrite_size = at;
 	p->sanitised_total++;

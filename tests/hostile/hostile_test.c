@@ -1925,6 +1925,18 @@ static size_t int_args_after_mark(struct session *s, const char *name, size_t na
 	return n;
 }
 
+/* The sequence number of the @k-th request named @name since the mark, 0 if
+ * there are fewer. */
+static uint64_t seq_after_mark(struct session *s, const char *name, size_t k) {
+	for (size_t i = 0; i < recorder_record_count(s->f.rec); i++) {
+		const struct recorder_record *r = recorder_record_get(s->f.rec, i);
+		if (r->seq > s->f.mark_seq && strcmp(r->name, name) == 0 && k-- == 0) {
+			return r->seq;
+		}
+	}
+	return 0;
+}
+
 /* Attaches a new @w x @h buffer to @surface (from a pool of its own). */
 static void attach_sized(struct session *s, uint32_t shm, uint32_t surface, int32_t w, int32_t h) {
 	uint32_t pool = make_pool(s, shm, w * h * 4, (size_t)w * h * 4);
@@ -2314,7 +2326,8 @@ static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t 
  * geometry (400x300 here) and its offset moves it at most the parent's size
  * plus 64 px, or the guest could put the popup anywhere on the screen, away
  * from its labelled window. Outside, crosswayd sends the clamped values just
- * before get_popup and reposition; inside, nothing. */
+ * before get_popup and reposition and the guest's own just after (the
+ * positioner may be reused on a larger parent); inside, nothing. */
 TEST(H_50_popup_anchor_outside) {
 	struct session s;
 	session_start(&s, NULL);
@@ -2347,13 +2360,15 @@ TEST(H_50_popup_anchor_outside) {
 	send_accepted(&s, &m, "get_popup ended the connection");
 	int32_t got[4][4];
 	test_assert_int_eq(
-		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 1);
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
 	test_assert_msg(got[0][0] == 400 && got[0][1] == 0 && got[0][2] == 0 && got[0][3] == 10,
 			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
-	const struct recorder_record *last = recorder_last(s.f.rec, "xdg_surface.get_popup");
-	const struct recorder_record *anchor = recorder_last(s.f.rec,
-							     "xdg_positioner.set_anchor_rect");
-	test_assert(last != NULL && anchor != NULL && anchor->seq < last->seq);
+	test_assert_msg(got[1][0] == 5000 && got[1][1] == -3000 && got[1][2] == 200 &&
+				got[1][3] == 10,
+			"restored to %d,%d %dx%d", got[1][0], got[1][1], got[1][2], got[1][3]);
+	uint64_t get_popup = seq_after_mark(&s, "xdg_surface.get_popup", 0);
+	test_assert(seq_after_mark(&s, "xdg_positioner.set_anchor_rect", 0) < get_popup &&
+		    get_popup < seq_after_mark(&s, "xdg_positioner.set_anchor_rect", 1));
 	// Repositioned through the near positioner: inside, so untouched.
 	mark(&s);
 	m = (struct msg){0};
@@ -2372,12 +2387,18 @@ TEST(H_50_popup_anchor_outside) {
 	    (union wayland_value[]){{.u = near}, {.u = 8}});
 	send_accepted(&s, &m, "reposition ended the connection");
 	test_assert_int_eq(
-		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
-	// First the guest's own (cut to 16 bits), then crosswayd's clamp.
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 3);
+	// First the guest's own (cut to 16 bits), then crosswayd's clamp, then
+	// the guest's own again, after the reposition.
 	test_assert(got[0][0] == 390 && got[0][1] == 290 && got[0][2] == 32767 &&
 		    got[0][3] == 32767);
 	test_assert_msg(got[1][0] == 390 && got[1][1] == 290 && got[1][2] == 10 && got[1][3] == 10,
 			"clamped to %d,%d %dx%d", got[1][0], got[1][1], got[1][2], got[1][3]);
+	test_assert(memcmp(got[2], got[0], sizeof(got[0])) == 0);
+	test_assert(seq_after_mark(&s, "xdg_positioner.set_anchor_rect", 1) <
+			    seq_after_mark(&s, "xdg_popup.reposition", 0) &&
+		    seq_after_mark(&s, "xdg_popup.reposition", 0) <
+			    seq_after_mark(&s, "xdg_positioner.set_anchor_rect", 2));
 	// An anchor inside with an offset far away: the offset may move the
 	// popup at most the parent's size plus 64 px (464 x 364 here).
 	mark(&s);
@@ -2392,11 +2413,37 @@ TEST(H_50_popup_anchor_outside) {
 	test_assert_int_eq(
 		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4),
 		1); // the guest's own only
-	const struct recorder_record *offset = recorder_last(s.f.rec, "xdg_positioner.set_offset");
-	const struct recorder_record *repo = recorder_last(s.f.rec, "xdg_popup.reposition");
-	test_assert(offset != NULL && repo != NULL && offset->seq < repo->seq);
-	test_assert_msg(offset->args[0].i == 464 && offset->args[1].i == -300,
-			"offset clamped to %s", offset->text);
+	// The guest's offset, crosswayd's clamp, the reposition, the guest's again.
+	test_assert_int_eq(int_args_after_mark(&s, "xdg_positioner.set_offset", 2, NULL, got, 4),
+			   3);
+	test_assert_msg(got[1][0] == 464 && got[1][1] == -300, "offset clamped to %d,%d", got[1][0],
+			got[1][1]);
+	test_assert(got[0][0] == 30000 && got[0][1] == -300 && got[2][0] == 30000 &&
+		    got[2][1] == -300);
+	test_assert(seq_after_mark(&s, "xdg_positioner.set_offset", 1) <
+			    seq_after_mark(&s, "xdg_popup.reposition", 0) &&
+		    seq_after_mark(&s, "xdg_popup.reposition", 0) <
+			    seq_after_mark(&s, "xdg_positioner.set_offset", 2));
+	// The far positioner, which keeps the guest's far anchor, reused for a
+	// popup on a larger parent (1000 x 800): clamped to that parent's box.
+	uint32_t big = make_toplevel(&s) - 1;
+	mark(&s);
+	m = (struct msg){0};
+	req(&m, big, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 1000}, {.i = 800}});
+	uint32_t surface2 = s.attacker->next_id++, xdg2 = s.attacker->next_id++,
+		 popup2 = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface2}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = xdg2}, {.u = surface2}});
+	req(&m, xdg2, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
+	    (union wayland_value[]){{.u = popup2}, {.u = big}, {.u = far}});
+	send_accepted(&s, &m, "a second get_popup ended the connection");
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
+	test_assert_msg(got[0][0] == 1000 && got[0][1] == 0 && got[0][2] == 0 && got[0][3] == 10,
+			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
 	passed(&s, "H-50-popup-anchor-outside");
 }
 
