@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "crossway-config.h"
+#include "daemon/drm_format.h"
 #include "daemon/fdtype.h"
 #include "daemon/policy.h"
 #include "proto_tables.h"
@@ -34,18 +35,22 @@ enum policy_tag {
 
 #define DMABUF_MAX_PLANES 4
 #define DRM_FORMAT_MOD_INVALID 0x00ffffffffffffffull
+#define DRM_FORMAT_MOD_LINEAR 0ull
 /* A format table entry is 16 bytes; compositors list a few thousand at most. */
 #define FORMAT_TABLE_MAX_ENTRIES 8192
+
+/* A plane of a zwp_linux_buffer_params_v1. */
+struct policy_plane {
+	bool set;
+	uint64_t fd_size;
+	uint32_t offset, stride;
+	uint64_t modifier;
+};
 
 /* A zwp_linux_buffer_params_v1 being filled in. */
 struct policy_params {
 	struct wl_list link; // policy.dmabuf_params
-	struct {
-		bool set;
-		uint64_t fd_size;
-		uint32_t offset, stride;
-		uint64_t modifier;
-	} planes[DMABUF_MAX_PLANES];
+	struct policy_plane planes[DMABUF_MAX_PLANES];
 };
 
 struct policy_surface {
@@ -1656,6 +1661,38 @@ static enum policy_verdict params_add(struct policy *p, struct policy_msg *msg,
 	return POLICY_PASS;
 }
 
+/*
+ * A plane must lie inside its buffer: a format's own planes are as many rows
+ * as the format gives them (the chroma planes of NV12 half the height) times
+ * their stride. A plane the format does not have is a modifier's auxiliary
+ * plane (compression metadata, far smaller than stride x height; its layout
+ * is the vendor's): it must start inside its buffer, and the compositor's
+ * import checks the rest. Without a modifier (LINEAR) there are no
+ * auxiliary planes, so such a plane is checked at full height.
+ */
+static bool plane_fits(struct policy_msg *msg, const struct policy_plane *plane, int index,
+		       uint32_t format, uint32_t height, struct wire_error *err) {
+	uint32_t rows = height;
+	bool own = drm_format_plane_rows(format, (unsigned)index, height, &rows);
+	if (!own && plane->modifier != DRM_FORMAT_MOD_LINEAR) {
+		if (plane->offset >= plane->fd_size) {
+			fail(msg, err,
+			     "plane %d (a modifier's auxiliary plane) starts at byte %" PRIu32
+			     ", past its buffer's %" PRIu64,
+			     index, plane->offset, plane->fd_size);
+			return false;
+		}
+		return true;
+	}
+	uint64_t end = (uint64_t)plane->offset + (uint64_t)plane->stride * rows;
+	if (end > plane->fd_size) {
+		fail(msg, err, "plane %d ends at byte %" PRIu64 ", past its buffer's %" PRIu64,
+		     index, end, plane->fd_size);
+		return false;
+	}
+	return true;
+}
+
 static enum policy_verdict params_create(struct policy *p, struct policy_msg *msg, bool immed,
 					 struct wire_error *err) {
 	struct policy_params *pp = msg->sender->tag == TAG_DMABUF_PARAMS ? msg->sender->data : NULL;
@@ -1666,6 +1703,7 @@ static enum policy_verdict params_create(struct policy *p, struct policy_msg *ms
 		return fail(msg, err, "buffer %" PRId32 "x%" PRId32 " outside 1..%" PRIu32, width,
 			    height, max);
 	}
+	uint32_t format = arg(msg, base + 2);
 	if (pp != NULL) {
 		if (!pp->planes[0].set) {
 			return fail(msg, err, "no plane 0");
@@ -1679,20 +1717,11 @@ static enum policy_verdict params_create(struct policy *p, struct policy_msg *ms
 			if (gap) {
 				return fail(msg, err, "plane %d follows a missing plane", i);
 			}
-			// Planes after the first may be subsampled vertically
-			// (NV12, YUV420): check them against half the height.
-			uint64_t rows = i == 0 ? (uint64_t)height : ((uint64_t)height + 1) / 2;
-			uint64_t end = (uint64_t)pp->planes[i].offset +
-				       (uint64_t)pp->planes[i].stride * rows;
-			if (end > pp->planes[i].fd_size) {
-				return fail(msg, err,
-					    "plane %d ends at byte %" PRIu64
-					    ", past its buffer's %" PRIu64,
-					    i, end, pp->planes[i].fd_size);
+			if (!plane_fits(msg, &pp->planes[i], i, format, (uint32_t)height, err)) {
+				return POLICY_FAIL;
 			}
 		}
 	}
-	uint32_t format = arg(msg, base + 2);
 	if (pp != NULL && p->formats_shown_count > 0 &&
 	    !format_was_shown(p, format, pp->planes[0].modifier)) {
 		// Filtered out for the guest, or never offered by the compositor.

@@ -1441,6 +1441,85 @@ TEST(H_38_dmabuf_plane_past_buffer) {
 		       "plane 0 ends at byte 16384, past its buffer's 4096"));
 }
 
+/* Sends add(@plane) with its own memfd of @size bytes, @modifier on it. */
+static void add_plane_fd(struct session *s, uint32_t params, uint32_t plane, uint32_t offset,
+			 uint32_t stride, uint64_t modifier, size_t size) {
+	struct msg m = {0};
+	req(&m, params, &proto_zwp_linux_buffer_params_v1, PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_ADD,
+	    (union wayland_value[]){{.u = 0},
+				    {.u = plane},
+				    {.u = offset},
+				    {.u = stride},
+				    {.u = (uint32_t)(modifier >> 32)},
+				    {.u = (uint32_t)modifier}});
+	send_with_memfd(s, &m, size);
+	test_assert(roundtrip(&s->f, s->attacker));
+}
+
+static void create_immed_64x64(struct msg *m, struct session *s, uint32_t params) {
+	req(m, params, &proto_zwp_linux_buffer_params_v1,
+	    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE_IMMED,
+	    (union wayland_value[]){{.u = s->attacker->next_id++},
+				    {.i = 64},
+				    {.i = 64},
+				    {.u = DRM_FORMAT_XRGB8888},
+				    {.u = 0}});
+}
+
+/* Rule 7 for buffers: a plane the format does not have (XRGB8888 has one)
+ * is, without a modifier, checked at the image's full height: 64 rows of
+ * 256 bytes from offset 16384 need 32768 bytes, the fd has 24576 (half the
+ * height, which every plane after the first used to be checked at, fits). */
+TEST(H_38_dmabuf_extra_plane_past_buffer) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	add_plane_fd(&s, params, 0, 0, 256, 0, 16384);
+	add_plane_fd(&s, params, 1, 16384, 256, 0, 24576);
+	struct msg m = {0};
+	create_immed_64x64(&m, &s, params);
+	attack(&s, "H-38-dmabuf-extra-plane-past-buffer", &m, NULL, 0,
+	       NEEDLES("zwp_linux_buffer_params_v1#", ".create_immed(opcode 3)",
+		       "plane 1 ends at byte 32768, past its buffer's 24576"));
+}
+
+/* The control: with a modifier, a plane the format does not have is the
+ * modifier's auxiliary plane (compression metadata, far smaller than stride
+ * x height, laid out as its vendor says), which need only start inside its
+ * buffer; the compositor's importer checks the rest. The recorder offers no
+ * compression modifier: X-tiled stands in for one, since crosswayd does not
+ * know which modifiers have auxiliary planes. */
+TEST(H_38_dmabuf_aux_plane_passes) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	const uint64_t x_tiled = 1ull << 56 | 1;
+	add_plane_fd(&s, params, 0, 0, 256, x_tiled, 16384);
+	add_plane_fd(&s, params, 1, 4000, 64, x_tiled, 4096);
+	mark(&s);
+	struct msg m = {0};
+	create_immed_64x64(&m, &s, params);
+	send_accepted(&s, &m, "ended");
+	test_assert_int_eq(requests_after_mark(&s, "zwp_linux_buffer_params_v1.create_immed"), 1);
+	passed(&s, "H-38-dmabuf-aux-plane");
+}
+
+/* ... but it must start inside its buffer. */
+TEST(H_38_dmabuf_aux_plane_past_buffer) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t params = make_params(&s);
+	const uint64_t x_tiled = 1ull << 56 | 1;
+	add_plane_fd(&s, params, 0, 0, 256, x_tiled, 16384);
+	add_plane_fd(&s, params, 1, 4096, 64, x_tiled, 4096);
+	struct msg m = {0};
+	create_immed_64x64(&m, &s, params);
+	attack(&s, "H-38-dmabuf-aux-plane-past-buffer", &m, NULL, 0,
+	       NEEDLES("zwp_linux_buffer_params_v1#", ".create_immed(opcode 3)",
+		       "plane 1 (a modifier's auxiliary plane) starts at byte 4096, past its "
+		       "buffer's 4096"));
+}
+
 struct format_case {
 	uint32_t format;
 	uint64_t modifier;
