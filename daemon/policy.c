@@ -889,17 +889,33 @@ static void surface_size(const struct policy_surface *s, uint32_t *w, uint32_t *
 	*h = (rotated ? s->buffer_width : s->buffer_height) / scale;
 }
 
-/* The window @s draws (x, y, width, height): its window geometry, else
- * its surface from the origin (0 x 0 while its size is not known). */
+/* The window @s draws (x, y, width, height): its window geometry cut to its
+ * surface, as compositors cut it, else its surface from the origin (0 x 0
+ * while its size is not known; then the geometry as set). Uncut, a geometry
+ * of 30000 x 30000 on a small window would let its subsurfaces and popups
+ * go anywhere on the screen. */
 static void window_box(const struct policy_surface *s, int64_t box[4]) {
-	if (s->has_geometry) {
-		for (int i = 0; i < 4; i++) {
-			box[i] = s->geometry[i];
-		}
-		return;
-	}
 	uint32_t w, h;
 	surface_size(s, &w, &h);
+	if (s->has_geometry) {
+		const int32_t *g = s->geometry;
+		int64_t x1 = g[0], y1 = g[1];
+		int64_t x2 = (int64_t)g[0] + g[2], y2 = (int64_t)g[1] + g[3];
+		if (w > 0 && h > 0) {
+			x1 = clamp64(x1, 0, w);
+			y1 = clamp64(y1, 0, h);
+			x2 = clamp64(x2, 0, w);
+			y2 = clamp64(y2, 0, h);
+		}
+		if (x2 > x1 && y2 > y1) {
+			box[0] = x1;
+			box[1] = y1;
+			box[2] = x2 - x1;
+			box[3] = y2 - y1;
+			return;
+		}
+		// Entirely outside the surface: the surface is the window.
+	}
 	box[0] = box[1] = 0;
 	box[2] = w;
 	box[3] = h;

@@ -2077,9 +2077,12 @@ TEST(H_45_subsurface_escape_later) {
 	const struct recorder_record *commit = recorder_last(s.f.rec, "wl_surface.commit");
 	const struct recorder_record *place = recorder_last(s.f.rec, "wl_subsurface.set_position");
 	test_assert(place->seq < commit->seq && place->object_id == objs[0]);
-	// The window becomes 16x16 at y = 100 (its geometry): at the root's
-	// commit a (whose subtree spans x -64..136, y 0..32) keeps x = 0, the
-	// leftmost it may be, and moves down into the margin.
+	// The root grows to 200x200 and its window becomes 16x16 at y = 100
+	// (its geometry, inside the surface): at the root's commit a (whose
+	// subtree spans x -64..136, y 0..32) keeps x = 0, the leftmost it may
+	// be, and moves down into the margin.
+	attach_sized(&s, shm, root, 200, 200);
+	commit_surface(&s, root);
 	mark(&s);
 	m = (struct msg){0};
 	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
@@ -2399,6 +2402,60 @@ static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t 
 	    (union wayland_value[]){{.i = 100}, {.i = 50}});
 	req(m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT,
 	    (union wayland_value[]){{.i = r[0]}, {.i = r[1]}, {.i = r[2]}, {.i = r[3]}});
+}
+
+/* A 96x96 toplevel that sets a window geometry of 30000 x 30000 (so far,
+ * what set_window_geometry allows): its window is still its 96x96 surface,
+ * as compositors cut the geometry to the surface, for its subsurfaces and
+ * its popups alike. */
+TEST(H_45_subsurface_escape_geometry) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t shm = bind_shm(&s);
+	uint32_t toplevel = make_toplevel(&s);
+	uint32_t xdg = toplevel - 1, surface = toplevel - 2;
+	s.attacker->xdg_surface = xdg; // to see its configure
+	commit_surface(&s, surface);   // the initial commit, without a buffer
+	test_assert(roundtrip(&s.f, s.attacker) && s.attacker->configure_serial != 0);
+	struct msg m = {0};
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_ACK_CONFIGURE,
+	    (union wayland_value[]){{.u = s.attacker->configure_serial}});
+	setup(&s, &m);
+	attach_sized(&s, shm, surface, 96, 96);
+	commit_surface(&s, surface);
+	uint32_t child = surface_sized(&s, comp, shm, 1, 1, NULL);
+	m = (struct msg){0};
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 30000}, {.i = 30000}});
+	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
+	uint32_t sub = get_subsurface(&m, s.attacker, subcomp, child, surface);
+	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
+	uint32_t positioner = s.attacker->next_id++;
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER,
+	    (union wayland_value[]){{.u = positioner}});
+	positioner_anchor(&m, positioner, (const int32_t[]){5000, 5000, 10, 10});
+	setup(&s, &m);
+	mark(&s);
+	// A 1x1 child: x and y in [-64, 96 + 64 - 1].
+	set_position(&s, sub, 20000, 20000, 159, 159);
+	// A popup anchored at (5000, 5000): at the window's corner instead.
+	m = (struct msg){0};
+	uint32_t psurface = s.attacker->next_id++, pxdg = s.attacker->next_id++,
+		 popup = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = psurface}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = pxdg}, {.u = psurface}});
+	req(&m, pxdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
+	    (union wayland_value[]){{.u = popup}, {.u = xdg}, {.u = positioner}});
+	send_accepted(&s, &m, "get_popup ended the connection");
+	int32_t got[4][4];
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
+	test_assert_msg(got[0][0] == 96 && got[0][1] == 96 && got[0][2] == 0 && got[0][3] == 0,
+			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
+	passed(&s, "H-45-subsurface-escape-geometry");
 }
 
 /* Rule 10: a popup's anchor rectangle lies inside its parent's window
