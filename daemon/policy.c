@@ -1239,15 +1239,15 @@ static bool positioner_set(struct policy_msg *msg, size_t *at, uint32_t position
 
 /*
  * xdg_surface.get_popup and xdg_popup.reposition: the positioner's anchor
- * rectangle must lie inside the parent's window geometry (or its surface,
- * without one), and its offset may move the popup at most the parent's size
- * plus SUBSURFACE_MARGIN away, or a guest could place a popup anywhere on the
+ * rectangle must lie inside the parent's window (window_box()), and its
+ * offset may move the popup at most the parent's size plus
+ * SUBSURFACE_MARGIN away, or a guest could place a popup anywhere on the
  * screen, away from the window the host labels with its name. Outside, the
  * rectangle and offset are clamped: set_anchor_rect and set_offset with the
  * clamped values go out just before the request, and with the guest's own
  * values just after it, so the positioner stays what the guest made it.
- * Counted. A parent whose size is not known yet (no buffer,
- * no geometry) is not checked.
+ * Counted. A parent whose size is not known yet (no buffer, no geometry) is
+ * not checked.
  */
 static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg,
 					struct object *positioner, uint32_t parent_surface_up,
