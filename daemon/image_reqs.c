@@ -1,8 +1,22 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon/image_reqs.h"
 #include "wire/limits.h"
+
+/* murmur3's 64-bit finaliser: every input bit moves about half the output. */
+static uint64_t mix64(uint64_t h) {
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
 
 void image_reqs_init(struct image_reqs *t, uint32_t max) {
 	*t = (struct image_reqs){0};
@@ -10,6 +24,14 @@ void image_reqs_init(struct image_reqs *t, uint32_t max) {
 		max = CROSSWAY_DEFAULT_MAX_IMAGE_REQUIREMENTS;
 	}
 	t->max = max;
+	if (getrandom(&t->key, sizeof(t->key), GRND_NONBLOCK) != (ssize_t)sizeof(t->key)) {
+		// No entropy yet (early boot): the table's address, the time
+		// and the pid, none of which the guest sees.
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		t->key = mix64((uint64_t)(uintptr_t)t ^ (uint64_t)now.tv_nsec << 20 ^
+			       (uint64_t)getpid());
+	}
 }
 
 void image_reqs_finish(struct image_reqs *t) {
@@ -18,18 +40,14 @@ void image_reqs_finish(struct image_reqs *t) {
 	*t = (struct image_reqs){0};
 }
 
-static uint32_t shape_hash(uint32_t width, uint32_t height, uint32_t fourcc, uint32_t flags) {
-	// FNV-1a over the four words: cheap, and spread enough for sizes
-	// that differ in a few low bits.
-	uint32_t words[4] = {width, height, fourcc, flags};
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < 4; i++) {
-		for (int b = 0; b < 32; b += 8) {
-			h ^= (words[i] >> b) & 0xff;
-			h *= 16777619u;
-		}
-	}
-	return h;
+/* Keyed with the table's random key: the guest picks the shapes, and with a
+ * hash it could compute it could pick thousands that share a slot, making
+ * each lookup walk the whole table (seconds of host CPU at the limit). */
+static uint32_t shape_hash(const struct image_reqs *t, uint32_t width, uint32_t height,
+			   uint32_t fourcc, uint32_t flags) {
+	uint64_t h = mix64(t->key ^ ((uint64_t)width << 32 | height));
+	h = mix64(h ^ ((uint64_t)fourcc << 32 | flags));
+	return (uint32_t)h;
 }
 
 static bool same_shape(const struct image_layout *l, uint32_t width, uint32_t height,
@@ -44,7 +62,7 @@ const struct image_layout *image_reqs_find(const struct image_reqs *t, uint32_t 
 		return NULL;
 	}
 	uint32_t mask = t->slot_count - 1;
-	for (uint32_t i = shape_hash(width, height, fourcc, flags) & mask;; i = (i + 1) & mask) {
+	for (uint32_t i = shape_hash(t, width, height, fourcc, flags) & mask;; i = (i + 1) & mask) {
 		uint32_t s = t->slots[i];
 		if (s == 0) {
 			return NULL;
@@ -57,10 +75,10 @@ const struct image_layout *image_reqs_find(const struct image_reqs *t, uint32_t 
 	}
 }
 
-static void place(uint32_t *slots, uint32_t slot_count, const struct image_layout *l,
-		  uint32_t index) {
+static void place(const struct image_reqs *t, uint32_t *slots, uint32_t slot_count,
+		  const struct image_layout *l, uint32_t index) {
 	uint32_t mask = slot_count - 1;
-	uint32_t i = shape_hash(l->width, l->height, l->fourcc, l->flags) & mask;
+	uint32_t i = shape_hash(t, l->width, l->height, l->fourcc, l->flags) & mask;
 	while (slots[i] != 0) {
 		i = (i + 1) & mask;
 	}
@@ -94,7 +112,7 @@ uint32_t image_reqs_add(struct image_reqs *t, const struct image_layout *layout)
 			return 0;
 		}
 		for (uint32_t k = 0; k < t->count; k++) {
-			place(slots, slot_count, &t->entries[k], k);
+			place(t, slots, slot_count, &t->entries[k], k);
 		}
 		free(t->slots);
 		t->slots = slots;
@@ -102,7 +120,7 @@ uint32_t image_reqs_add(struct image_reqs *t, const struct image_layout *layout)
 	}
 	uint32_t index = t->count++;
 	t->entries[index] = *layout;
-	place(t->slots, t->slot_count, layout, index);
+	place(t, t->slots, t->slot_count, layout, index);
 	return IMAGE_REQS_ID_BASE + index;
 }
 

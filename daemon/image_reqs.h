@@ -34,6 +34,7 @@ struct image_reqs {
 	uint32_t max;        // entries allowed
 	uint32_t *slots;     // owned; hash on the shape: entry index + 1, 0 = empty
 	uint32_t slot_count; // a power of two, at least twice count
+	uint64_t key;        // random, for the slots' hash (see image_reqs.c)
 };
 
 /** An empty table allowing @max entries (0: the default). Allocates nothing. */
