@@ -1,10 +1,16 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "daemon/fd.h"
 #include "daemon/resources.h"
 
-static uint32_t hash(uint32_t id) {
+/* Keyed with the table's random key: the guest's kernel picks resource ids,
+ * and ids chosen to share a slot would make every lookup walk the table. */
+static uint32_t hash(const struct resources *res, uint32_t id) {
+	id ^= res->key;
 	id ^= id >> 16;
 	id *= 0x7feb352du;
 	id ^= id >> 15;
@@ -13,6 +19,9 @@ static uint32_t hash(uint32_t id) {
 
 bool resources_init(struct resources *res, uint32_t max) {
 	*res = (struct resources){.max = max};
+	if (getrandom(&res->key, sizeof(res->key), GRND_NONBLOCK) != (ssize_t)sizeof(res->key)) {
+		res->key = (uint32_t)(uintptr_t)res ^ (uint32_t)getpid() << 12; // no entropy yet
+	}
 	uint32_t cap = 16;
 	while (cap < 2 * max) {
 		cap *= 2;
@@ -39,7 +48,7 @@ struct resource *resources_get(struct resources *res, uint32_t id) {
 		return NULL;
 	}
 	uint32_t mask = res->cap - 1;
-	for (uint32_t i = hash(id) & mask, n = 0; n < res->cap; i = (i + 1) & mask, n++) {
+	for (uint32_t i = hash(res, id) & mask, n = 0; n < res->cap; i = (i + 1) & mask, n++) {
 		struct resource *r = &res->table[i];
 		if (r->id == id) {
 			return r;
@@ -66,7 +75,7 @@ static void rehash(struct resources *res) {
 		if (old[i].id == 0) {
 			continue;
 		}
-		uint32_t j = hash(old[i].id) & mask;
+		uint32_t j = hash(res, old[i].id) & mask;
 		while (res->table[j].id != 0) {
 			j = (j + 1) & mask;
 		}
@@ -85,7 +94,7 @@ struct resource *resources_add(struct resources *res, uint32_t id, enum resource
 		rehash(res);
 	}
 	uint32_t mask = res->cap - 1;
-	uint32_t i = hash(id) & mask;
+	uint32_t i = hash(res, id) & mask;
 	while (res->table[i].id != 0) {
 		i = (i + 1) & mask;
 	}

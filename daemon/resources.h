@@ -36,6 +36,7 @@ struct resources {
 	uint32_t used;       // count + tombstones
 	uint32_t max;        // live resources allowed
 	uint64_t blob_bytes; // memory of all RESOURCE_BLOB entries
+	uint32_t key;        // random, for the slots' hash (see resources.c)
 };
 
 bool resources_init(struct resources *res, uint32_t max);
