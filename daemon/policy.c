@@ -67,6 +67,8 @@ struct policy_surface {
 	// Subsurface role: the parent (NULL for none, or once the parent is
 	// gone), the position last forwarded and the wl_subsurface's id.
 	struct policy_surface *parent;
+	struct wl_list children; // their child_link: the subsurfaces on this one
+	struct wl_list child_link;
 	int32_t x, y;           // the position last sent to the compositor
 	int32_t want_x, want_y; // the position the guest asked for
 	uint32_t subsurface_up;
@@ -178,6 +180,16 @@ void policy_init(struct policy *p, const struct policy_config *config, struct ob
 	wl_list_init(&p->dmabuf_params);
 }
 
+/* Makes @parent (NULL: none) @child's parent, in both directions. */
+static void set_parent(struct policy_surface *child, struct policy_surface *parent) {
+	wl_list_remove(&child->child_link);
+	wl_list_init(&child->child_link);
+	child->parent = parent;
+	if (parent != NULL) {
+		wl_list_insert(parent->children.prev, &child->child_link); // in order
+	}
+}
+
 static void surface_free(struct policy_surface *s) {
 	wl_list_remove(&s->link);
 #if HAVE_PIXMAN
@@ -190,12 +202,11 @@ static void surface_free(struct policy_surface *s) {
 /* A guest wl_surface.destroy: its children lose their parent and its
  * wl_subsurface (now inert) forgets it. */
 static void surface_destroy(struct policy *p, struct policy_surface *s) {
-	struct policy_surface *t;
-	wl_list_for_each(t, &p->surfaces, link) {
-		if (t->parent == s) {
-			t->parent = NULL;
-		}
+	struct policy_surface *t, *tmp;
+	wl_list_for_each_safe(t, tmp, &s->children, child_link) {
+		set_parent(t, NULL);
 	}
+	set_parent(s, NULL);
 	struct object *sub = s->subsurface_up ? objects_lookup_up(p->objs, s->subsurface_up) : NULL;
 	if (sub != NULL && sub->tag == TAG_SUBSURFACE && sub->aux == s->up_id) {
 		sub->aux = 0;
@@ -955,6 +966,25 @@ static int steps_to(const struct policy_surface *s, const struct policy_surface 
 	return -1;
 }
 
+/* Adds the surfaces below @u (not @u itself), except @skip and what is below
+ * it, to *count, and raises *height to the deepest of them (@u's children
+ * are at depth + 1). Walks @u's own tree only. */
+static void count_below(const struct policy_surface *u, const struct policy_surface *skip,
+			uint32_t *count, uint32_t *height, uint32_t depth) {
+	if (depth >= PARENT_WALK_MAX) {
+		return; // deeper than any tree get_subsurface lets grow
+	}
+	const struct policy_surface *c;
+	wl_list_for_each(c, &u->children, child_link) {
+		if (c == skip) {
+			continue;
+		}
+		(*count)++;
+		*height = depth + 1 > *height ? depth + 1 : *height;
+		count_below(c, skip, count, height, depth + 1);
+	}
+}
+
 /*
  * wl_subcompositor.get_subsurface: the child (with whatever tree it already
  * carries) joins the parent's window. The window's depth and subsurface
@@ -982,22 +1012,9 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 			    child_obj->down_id);
 	}
 	// The window's subsurfaces now, and the child's tree (child included).
-	uint32_t window = 0, tree = 0, tree_height = 0;
-	struct policy_surface *t;
-	wl_list_for_each(t, &p->surfaces, link) {
-		int below_child = steps_to(t, child);
-		if (below_child >= 0) {
-			tree++;
-			tree_height = (uint32_t)below_child > tree_height ? (uint32_t)below_child
-									  : tree_height;
-			continue;
-		}
-		struct policy_surface *r;
-		uint32_t d;
-		if (t->parent != NULL && surface_root(t, &r, &d, NULL, NULL) && r == root) {
-			window++;
-		}
-	}
+	uint32_t window = 0, tree = 1, tree_height = 0, window_height = 0;
+	count_below(root, child, &window, &window_height, 0);
+	count_below(child, NULL, &tree, &tree_height, 0);
 	if (depth + 1 + tree_height > l->max_subsurface_depth) {
 		return fail(msg, err, "subsurface depth limit (%" PRIu32 ") reached",
 			    l->max_subsurface_depth);
@@ -1006,7 +1023,7 @@ static enum policy_verdict get_subsurface(struct policy *p, struct policy_msg *m
 		return fail(msg, err, "subsurface limit (%" PRIu32 ") per window reached",
 			    l->max_subsurfaces);
 	}
-	child->parent = parent;
+	set_parent(child, parent);
 	child->x = child->y = 0;
 	child->want_x = child->want_y = 0;
 	child->subsurface_up = msg->created->up_id;
@@ -1024,36 +1041,36 @@ static int64_t clamp_axis(int64_t v, int64_t lo, int64_t extent, int64_t b0, int
 	return clamp64(v, min, max < min ? min : max);
 }
 
+/* Widens @box by the surfaces below @u, which sits at (ox, oy) in it. */
+static void widen_by_children(const struct policy_surface *u, int64_t ox, int64_t oy,
+			      int64_t box[4], int depth) {
+	if (depth >= PARENT_WALK_MAX) {
+		return; // deeper than any tree get_subsurface lets grow
+	}
+	const struct policy_surface *c;
+	wl_list_for_each(c, &u->children, child_link) {
+		int64_t cx = ox + c->x, cy = oy + c->y;
+		uint32_t w, h;
+		surface_size(c, &w, &h);
+		box[0] = cx < box[0] ? cx : box[0];
+		box[1] = cy < box[1] ? cy : box[1];
+		box[2] = cx + w > box[2] ? cx + (int64_t)w : box[2];
+		box[3] = cy + h > box[3] ? cy + (int64_t)h : box[3];
+		widen_by_children(c, cx, cy, box, depth + 1);
+	}
+}
+
 /* The box (x1, y1, x2, y2 relative to @t's origin) that @t and every
  * surface below it cover, at their current positions and sizes (0 when not
- * known yet). */
-static void subtree_box(struct policy *p, const struct policy_surface *t, int64_t box[4]) {
+ * known yet). Walks @t's own tree only (at most max-subsurfaces surfaces),
+ * never the context's other surfaces. */
+static void subtree_box(const struct policy_surface *t, int64_t box[4]) {
 	uint32_t w, h;
 	surface_size(t, &w, &h);
 	box[0] = box[1] = 0;
 	box[2] = w;
 	box[3] = h;
-	struct policy_surface *u;
-	wl_list_for_each(u, &p->surfaces, link) {
-		if (u == t || u->parent == NULL) {
-			continue;
-		}
-		int64_t ox = 0, oy = 0;
-		const struct policy_surface *a = u;
-		for (int d = 0; a != NULL && a != t && d <= PARENT_WALK_MAX; d++) {
-			ox += a->x;
-			oy += a->y;
-			a = a->parent;
-		}
-		if (a != t) {
-			continue;
-		}
-		surface_size(u, &w, &h);
-		box[0] = ox < box[0] ? ox : box[0];
-		box[1] = oy < box[1] ? oy : box[1];
-		box[2] = ox + w > box[2] ? ox + (int64_t)w : box[2];
-		box[3] = oy + h > box[3] ? oy + (int64_t)h : box[3];
-	}
+	widen_by_children(t, 0, 0, box, 0);
 }
 
 /*
@@ -1078,7 +1095,7 @@ static bool subsurface_place(struct policy *p, struct policy_surface *child, int
 		bounds[2] = bounds[3] = p->config->limits.max_dimension;
 	}
 	int64_t box[4];
-	subtree_box(p, child, box);
+	subtree_box(child, box);
 	int64_t ax = clamp_axis(px + x, bounds[0], bounds[2], box[0], box[2]);
 	int64_t ay = clamp_axis(py + y, bounds[1], bounds[3], box[1], box[3]);
 	*nx = (int32_t)(ax - px);
@@ -1099,7 +1116,7 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
 	struct policy_surface *child = surface_by_up(p, (uint32_t)msg->sender->aux);
 	if (msg->message->opcode == PROTO_WL_SUBSURFACE_REQ_DESTROY) {
 		if (child != NULL) {
-			child->parent = NULL;
+			set_parent(child, NULL);
 			child->subsurface_up = 0;
 		}
 		return POLICY_PASS;
@@ -1137,8 +1154,8 @@ static enum policy_verdict subsurface_request(struct policy *p, struct policy_ms
 static bool place_children(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 			   size_t *at) {
 	struct policy_surface *c;
-	wl_list_for_each(c, &p->surfaces, link) {
-		if (c->parent != s || c->subsurface_up == 0) {
+	wl_list_for_each(c, &s->children, child_link) {
+		if (c->subsurface_up == 0) {
 			continue;
 		}
 		int32_t nx, ny;
@@ -1983,6 +2000,8 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 #endif
 		s->up_id = msg->created->up_id;
 		s->scale = 1;
+		wl_list_init(&s->children);
+		wl_list_init(&s->child_link);
 		wl_list_insert(&p->surfaces, &s->link);
 		msg->created->tag = TAG_SURFACE;
 		msg->created->data = s;
