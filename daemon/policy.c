@@ -1843,48 +1843,98 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
 	return POLICY_PASS;
 }
 
+/* A set entry's modifier for "this format was shown with an explicit
+ * modifier" (no real modifier: vendor 0xff is reserved). */
+#define FORMAT_LISTED_MARKER 0xfffffffffffffffeull
+
+static uint32_t format_slot(uint32_t format, uint64_t modifier, uint32_t slots) {
+	uint64_t h = ((uint64_t)format << 32 ^ modifier) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & (slots - 1);
+}
+
+/* The slot holding (@format, @modifier), or the empty one where it belongs. */
+static struct policy_format *format_find(const struct policy *p, uint32_t format,
+					 uint64_t modifier) {
+	uint32_t mask = p->formats_shown_slots - 1;
+	for (uint32_t i = format_slot(format, modifier, p->formats_shown_slots);;
+	     i = (i + 1) & mask) {
+		struct policy_format *f = &p->formats_shown[i];
+		if (!f->used || (f->format == format && f->modifier == modifier)) {
+			return f;
+		}
+	}
+}
+
+static bool format_set_has(const struct policy *p, uint32_t format, uint64_t modifier) {
+	return p->formats_shown_slots > 0 && format_find(p, format, modifier)->used;
+}
+
+/* Adds to the set; false when out of memory. Keeps it at most half full. */
+static bool format_set_add(struct policy *p, uint32_t format, uint64_t modifier) {
+	if (2 * (p->formats_shown_held + 1) > p->formats_shown_slots) {
+		uint32_t slots = p->formats_shown_slots ? 2 * p->formats_shown_slots : 64;
+		struct policy_format *old = p->formats_shown;
+		uint32_t old_slots = p->formats_shown_slots;
+		p->formats_shown = calloc(slots, sizeof(*p->formats_shown));
+		if (p->formats_shown == NULL) {
+			p->formats_shown = old;
+			return false;
+		}
+		p->formats_shown_slots = slots;
+		for (uint32_t i = 0; i < old_slots; i++) {
+			if (old[i].used) {
+				*format_find(p, old[i].format, old[i].modifier) = old[i];
+			}
+		}
+		free(old);
+	}
+	*format_find(p, format, modifier) = (struct policy_format){
+		.format = format, .used = true, .modifier = modifier};
+	p->formats_shown_held++;
+	return true;
+}
+
 /*
  * Remembers a format/modifier pair the guest is about to be shown (modifier
  * INVALID: any, as the format events of linux-dmabuf v1 and v2 say). Pairs
- * come again with every feedback object and bind, so they are kept once.
- * False when the set is full: the caller must not show the pair then, so
- * everything shown stays checkable.
+ * come again with every feedback object and bind, so they are kept once, in
+ * a set: a guest asking for feedback again and again costs a lookup per
+ * pair, not a walk of everything shown. False when the set is full: the
+ * caller must not show the pair then, so everything shown stays checkable.
  */
 static bool remember_format(struct policy *p, uint32_t format, uint64_t modifier) {
-	for (uint32_t i = 0; i < p->formats_shown_count; i++) {
-		if (p->formats_shown[i].format == format &&
-		    p->formats_shown[i].modifier == modifier) {
-			return true;
-		}
+	if (modifier == FORMAT_LISTED_MARKER) {
+		return false; // not a modifier anyone can use
+	}
+	if (format_set_has(p, format, modifier)) {
+		return true;
 	}
 	if (p->formats_shown_count == FORMAT_TABLE_MAX_ENTRIES) {
 		return false;
 	}
-	if (p->formats_shown == NULL) {
-		p->formats_shown = calloc(FORMAT_TABLE_MAX_ENTRIES, sizeof(*p->formats_shown));
-		if (p->formats_shown == NULL) {
-			return false;
-		}
+	bool listed = modifier != DRM_FORMAT_MOD_INVALID;
+	if (listed && !format_set_has(p, format, FORMAT_LISTED_MARKER) &&
+	    !format_set_add(p, format, FORMAT_LISTED_MARKER)) {
+		return false;
 	}
-	p->formats_shown[p->formats_shown_count++] = (struct policy_format){.format = format,
-									    .modifier = modifier};
+	if (!format_set_add(p, format, modifier)) {
+		return false;
+	}
+	p->formats_shown_count++;
 	return true;
 }
 
+/* Shown as such, or the format was shown with modifier INVALID ("any") and
+ * never with an explicit one. */
 static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier) {
-	bool any = false, listed = false;
-	for (uint32_t i = 0; i < p->formats_shown_count; i++) {
-		const struct policy_format *f = &p->formats_shown[i];
-		if (f->format != format) {
-			continue;
-		}
-		if (f->modifier == modifier) {
-			return true;
-		}
-		any |= f->modifier == DRM_FORMAT_MOD_INVALID;
-		listed |= f->modifier != DRM_FORMAT_MOD_INVALID;
+	if (modifier == FORMAT_LISTED_MARKER) {
+		return false;
 	}
-	return any && !listed;
+	if (format_set_has(p, format, modifier)) {
+		return true;
+	}
+	return format_set_has(p, format, DRM_FORMAT_MOD_INVALID) &&
+	       !format_set_has(p, format, FORMAT_LISTED_MARKER);
 }
 
 /* Drops the table indices of pairs the allocator cannot make; remembers the

@@ -98,6 +98,7 @@ const struct policy_global_rule *policy_config_find(const struct policy_config *
 /** A dmabuf format and modifier the guest was shown. */
 struct policy_format {
 	uint32_t format;
+	bool used; // a slot of the formats_shown set holds this pair
 	uint64_t modifier;
 };
 
@@ -139,8 +140,13 @@ struct policy {
 	uint32_t format_table_len;    // entries
 	uint64_t formats_filtered;    // format/modifier pairs hidden from the guest
 	// What the guest was shown; params it creates must use one of these.
-	struct policy_format *formats_shown; // owned; FORMAT_TABLE_MAX_ENTRIES, no duplicates
-	uint32_t formats_shown_count;
+	// The format/modifier pairs the guest was shown: a set (open addressing,
+	// formats_shown_slots, a power of two at least twice what it holds) of
+	// at most FORMAT_TABLE_MAX_ENTRIES pairs, plus one marker per format
+	// that was shown with an explicit modifier (see policy.c).
+	struct policy_format *formats_shown; // owned
+	uint32_t formats_shown_slots, formats_shown_held;
+	uint32_t formats_shown_count; // pairs, markers not counted
 	// Serials of recent input events on the guest's surfaces (ring).
 	uint32_t input_serials[POLICY_INPUT_SERIALS];
 	uint32_t input_serial_count, input_serial_next;
