@@ -11,9 +11,6 @@
 #include "proto_tables.h"
 #include "wire/limits.h"
 
-#if HAVE_PIXMAN
-#include <pixman.h>
-#endif
 
 /* Object roles the policy tracks (struct object.tag). */
 enum policy_tag {
@@ -80,11 +77,11 @@ struct policy_surface {
 	// xdg_surface.set_window_geometry, when the guest set one.
 	bool has_geometry;
 	int32_t geometry[4]; // x, y, width, height
-#if HAVE_PIXMAN
-	pixman_region32_t box_buffer, box_surface;
-#else
-	int64_t box_buffer[4], box_surface[4]; // x1, y1, x2, y2
-#endif
+	// Damage past max-damage-rects, folded into one box per kind until the
+	// commit: x1, y1, x2, y2 (empty while x2 <= x1). A box, not a region:
+	// only its extents go out, and a region of a guest's rectangles can
+	// grow to millions of boxes (a grid of thin strips) at a cost per union.
+	int64_t box_buffer[4], box_surface[4];
 };
 
 static struct policy_surface *surface_by_up(struct policy *p, uint32_t up);
@@ -192,10 +189,6 @@ static void set_parent(struct policy_surface *child, struct policy_surface *pare
 
 static void surface_free(struct policy_surface *s) {
 	wl_list_remove(&s->link);
-#if HAVE_PIXMAN
-	pixman_region32_fini(&s->box_buffer);
-	pixman_region32_fini(&s->box_surface);
-#endif
 	free(s);
 }
 
@@ -612,25 +605,10 @@ static struct policy_surface *surface_of(struct object *obj) {
 
 static void box_reset(struct policy_surface *s) {
 	s->excess_buffer = s->excess_surface = false;
-#if HAVE_PIXMAN
-	pixman_region32_clear(&s->box_buffer);
-	pixman_region32_clear(&s->box_surface);
-#endif
+	memset(s->box_buffer, 0, sizeof(s->box_buffer));
+	memset(s->box_surface, 0, sizeof(s->box_surface));
 }
 
-#if HAVE_PIXMAN
-static void box_add(pixman_region32_t *box, int32_t x, int32_t y, int32_t w, int32_t h) {
-	pixman_region32_union_rect(box, box, x, y, (unsigned)w, (unsigned)h);
-}
-
-static void box_get(pixman_region32_t *box, int32_t out[4]) {
-	pixman_box32_t *e = pixman_region32_extents(box);
-	out[0] = e->x1;
-	out[1] = e->y1;
-	out[2] = e->x2 - e->x1;
-	out[3] = e->y2 - e->y1;
-}
-#else
 static void box_add(int64_t *box, int32_t x, int32_t y, int32_t w, int32_t h) {
 	if (box[2] <= box[0] || box[3] <= box[1]) {
 		box[0] = x;
@@ -651,7 +629,6 @@ static void box_get(int64_t *box, int32_t out[4]) {
 	out[2] = (int32_t)(box[2] - box[0]);
 	out[3] = (int32_t)(box[3] - box[1]);
 }
-#endif
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
 	return v < lo ? lo : v > hi ? hi : v;
@@ -700,10 +677,10 @@ static enum policy_verdict damage(struct policy *p, struct policy_msg *msg, bool
 	if (s->damage_rects >= l->max_damage_rects) {
 		p->damage_collapsed++;
 		if (buffer_coords) {
-			box_add(&s->box_buffer, r[0], r[1], r[2], r[3]);
+			box_add(s->box_buffer, r[0], r[1], r[2], r[3]);
 			s->excess_buffer = true;
 		} else {
-			box_add(&s->box_surface, r[0], r[1], r[2], r[3]);
+			box_add(s->box_surface, r[0], r[1], r[2], r[3]);
 			s->excess_surface = true;
 		}
 		return POLICY_DROP;
@@ -758,7 +735,7 @@ static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
 			continue;
 		}
 		int32_t r[4];
-		box_get(buffer_coords ? &s->box_buffer : &s->box_surface, r);
+		box_get(buffer_coords ? s->box_buffer : s->box_surface, r);
 		uint16_t opcode = buffer_coords ? PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER
 						: PROTO_WL_SURFACE_REQ_DAMAGE;
 		union wayland_value v[4];
@@ -2044,10 +2021,6 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		if (s == NULL) {
 			return fail(msg, err, "out of memory");
 		}
-#if HAVE_PIXMAN
-		pixman_region32_init(&s->box_buffer);
-		pixman_region32_init(&s->box_surface);
-#endif
 		s->up_id = msg->created->up_id;
 		s->scale = 1;
 		wl_list_init(&s->children);
