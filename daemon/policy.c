@@ -11,7 +11,6 @@
 #include "proto_tables.h"
 #include "wire/limits.h"
 
-
 /* Object roles the policy tracks (struct object.tag). */
 enum policy_tag {
 	TAG_NONE = 0,
@@ -74,9 +73,19 @@ struct policy_surface {
 	int32_t transform;
 	int32_t dest_w, dest_h;
 	int32_t src_w, src_h;
-	// xdg_surface.set_window_geometry, when the guest set one.
+	// xdg_surface.set_window_geometry, when the guest set one (x, y, width,
+	// height), and what the compositor holds for the next commit (the
+	// guest's, or crossway's cut of it).
 	bool has_geometry;
-	int32_t geometry[4]; // x, y, width, height
+	int32_t geometry[4];
+	int32_t comp_geometry[4];
+	uint32_t xdg_surface_up; // its xdg_surface, or 0
+	// What the last commit made current, which is what the compositor shows
+	// and places popups against: the size (0: nothing shown) and the window
+	// geometry, cut to that size.
+	uint32_t cur_w, cur_h;
+	bool has_cur_geometry;
+	int32_t cur_geometry[4];
 	// Damage past max-damage-rects, folded into one box per kind until the
 	// commit: x1, y1, x2, y2 (empty while x2 <= x1). A box, not a region:
 	// only its extents go out, and a region of a guest's rectangles can
@@ -91,6 +100,8 @@ static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
 static bool append_original(struct policy_msg *msg, size_t *at);
 static bool place_children(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 			   size_t *at);
+static bool commit_window(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+			  size_t *at);
 static bool format_was_shown(const struct policy *p, uint32_t format, uint64_t modifier);
 static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
 				size_t *at);
@@ -715,6 +726,9 @@ static enum policy_verdict commit(struct policy *p, struct policy_msg *msg,
 	}
 	s->damage_rects = 0;
 	size_t n = 0;
+	if (!commit_window(p, msg, s, &n)) {
+		return fail(msg, err, "cannot encode the window geometry");
+	}
 	if (!place_children(p, msg, s, &n)) {
 		return fail(msg, err, "cannot encode the subsurface positions");
 	}
@@ -877,36 +891,80 @@ static void surface_size(const struct policy_surface *s, uint32_t *w, uint32_t *
 	*h = (rotated ? s->buffer_width : s->buffer_height) / scale;
 }
 
-/* The window @s draws (x, y, width, height): its window geometry cut to its
- * surface, as compositors cut it, else its surface from the origin (0 x 0
- * while its size is not known; then the geometry as set). Uncut, a geometry
- * of 30000 x 30000 on a small window would let its subsurfaces and popups
- * go anywhere on the screen. */
-static void window_box(const struct policy_surface *s, int64_t box[4]) {
-	uint32_t w, h;
-	surface_size(s, &w, &h);
-	if (s->has_geometry) {
-		const int32_t *g = s->geometry;
-		int64_t x1 = g[0], y1 = g[1];
-		int64_t x2 = (int64_t)g[0] + g[2], y2 = (int64_t)g[1] + g[3];
-		if (w > 0 && h > 0) {
-			x1 = clamp64(x1, 0, w);
-			y1 = clamp64(y1, 0, h);
-			x2 = clamp64(x2, 0, w);
-			y2 = clamp64(y2, 0, h);
-		}
-		if (x2 > x1 && y2 > y1) {
-			box[0] = x1;
-			box[1] = y1;
-			box[2] = x2 - x1;
-			box[3] = y2 - y1;
-			return;
-		}
-		// Entirely outside the surface: the surface is the window.
+/* The size @s may show: the larger of what its last commit made current
+ * and what is pending (a subsurface's next state may take effect at its
+ * parent's commit, or at once when desynchronised). */
+static void shown_size(const struct policy_surface *s, uint32_t *w, uint32_t *h) {
+	surface_size(s, w, h);
+	*w = s->cur_w > *w ? s->cur_w : *w;
+	*h = s->cur_h > *h ? s->cur_h : *h;
+}
+
+/* @g (x, y, width, height) cut to a @w x @h surface, as wlroots and mutter
+ * cut a window geometry (weston takes it as it is, so crossway sends the cut
+ * one: commit_window()); entirely outside, the surface. */
+static void cut_geometry(const int32_t g[4], uint32_t w, uint32_t h, int32_t out[4]) {
+	int64_t x1 = clamp64(g[0], 0, w), y1 = clamp64(g[1], 0, h);
+	int64_t x2 = clamp64((int64_t)g[0] + g[2], 0, w), y2 = clamp64((int64_t)g[1] + g[3], 0, h);
+	if (x2 <= x1 || y2 <= y1) {
+		x1 = y1 = 0;
+		x2 = w;
+		y2 = h;
 	}
-	box[0] = box[1] = 0;
-	box[2] = w;
-	box[3] = h;
+	out[0] = (int32_t)x1;
+	out[1] = (int32_t)y1;
+	out[2] = (int32_t)(x2 - x1);
+	out[3] = (int32_t)(y2 - y1);
+}
+
+/* The window @s shows (x, y, width, height): as its last commit left it, its
+ * window geometry cut to its surface, else its surface; 0 x 0 while nothing
+ * is shown. Only committed state counts: the compositor places popups
+ * against it, and a pending buffer or geometry (a NULL attach, a geometry of
+ * 30000 x 30000) may never be committed. */
+static void window_box(const struct policy_surface *s, int64_t box[4]) {
+	box[0] = box[1] = box[2] = box[3] = 0;
+	if (s->cur_w == 0 || s->cur_h == 0) {
+		return;
+	}
+	if (s->has_cur_geometry) {
+		for (int i = 0; i < 4; i++) {
+			box[i] = s->cur_geometry[i];
+		}
+		return;
+	}
+	box[2] = s->cur_w;
+	box[3] = s->cur_h;
+}
+
+/* At a commit of @s, its size and window geometry become current. A
+ * geometry that reaches past the surface goes out cut (set_window_geometry,
+ * written at *at, just before the commit), so the compositor places popups
+ * in the frame crossway checks them in. False if the rewrite is full. */
+static bool commit_window(struct policy *p, struct policy_msg *msg, struct policy_surface *s,
+			  size_t *at) {
+	surface_size(s, &s->cur_w, &s->cur_h);
+	s->has_cur_geometry = false;
+	if (s->cur_w == 0 || s->cur_h == 0 || !s->has_geometry || s->xdg_surface_up == 0) {
+		return true;
+	}
+	cut_geometry(s->geometry, s->cur_w, s->cur_h, s->cur_geometry);
+	s->has_cur_geometry = true;
+	if (memcmp(s->cur_geometry, s->comp_geometry, sizeof(s->comp_geometry)) == 0) {
+		return true;
+	}
+	union wayland_value v[4];
+	for (int i = 0; i < 4; i++) {
+		v[i].i = s->cur_geometry[i];
+	}
+	if (!append(msg, at, s->xdg_surface_up, &proto_xdg_surface,
+		    PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY, v)) {
+		return false;
+	}
+	memcpy(s->comp_geometry, s->cur_geometry, sizeof(s->comp_geometry));
+	p->sanitised_total++;
+	p->subsurfaces_clamped++;
+	return true;
 }
 
 /* Depth below the root (0 for a surface without a parent) and the root.
@@ -1028,7 +1086,7 @@ static void widen_by_children(const struct policy_surface *u, int64_t ox, int64_
 	wl_list_for_each(c, &u->children, child_link) {
 		int64_t cx = ox + c->x, cy = oy + c->y;
 		uint32_t w, h;
-		surface_size(c, &w, &h);
+		shown_size(c, &w, &h);
 		box[0] = cx < box[0] ? cx : box[0];
 		box[1] = cy < box[1] ? cy : box[1];
 		box[2] = cx + w > box[2] ? cx + (int64_t)w : box[2];
@@ -1043,7 +1101,7 @@ static void widen_by_children(const struct policy_surface *u, int64_t ox, int64_
  * never the context's other surfaces. */
 static void subtree_box(const struct policy_surface *t, int64_t box[4]) {
 	uint32_t w, h;
-	surface_size(t, &w, &h);
+	shown_size(t, &w, &h);
 	box[0] = box[1] = 0;
 	box[2] = w;
 	box[3] = h;
@@ -1170,6 +1228,7 @@ static enum policy_verdict window_geometry(struct policy *p, struct policy_msg *
 	if (s != NULL) {
 		s->has_geometry = true;
 		memcpy(s->geometry, g, sizeof(g));
+		memcpy(s->comp_geometry, g, sizeof(g)); // forwarded as it is
 	}
 	return POLICY_PASS;
 }
@@ -1240,8 +1299,9 @@ static bool positioner_set(struct policy_msg *msg, size_t *at, uint32_t position
  * rectangle and offset are clamped: set_anchor_rect and set_offset with the
  * clamped values go out just before the request, and with the guest's own
  * values just after it, so the positioner stays what the guest made it.
- * Counted. A parent whose size is not known yet (no buffer, no geometry) is
- * not checked.
+ * Counted. A parent that shows nothing yet is a 0 x 0 window: its popups
+ * are anchored at its origin and offset at most SUBSURFACE_MARGIN (nothing
+ * would correct them once it maps, small, far from them).
  */
 static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg,
 					struct object *positioner, uint32_t parent_surface_up,
@@ -1256,9 +1316,6 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	int64_t window[4];
 	window_box(parent, window);
 	int64_t gw = window[2], gh = window[3];
-	if (gw <= 0 || gh <= 0) {
-		return POLICY_PASS;
-	}
 	int32_t r[4];
 	anchor_unpack(positioner->aux, r);
 	int64_t x = clamp64(r[0], 0, gw), y = clamp64(r[1], 0, gh);
@@ -2040,6 +2097,10 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	    msg->created != NULL) {
 		msg->created->tag = TAG_XDG_SURFACE;
 		msg->created->aux = arg(msg, 1);
+		struct policy_surface *s = surface_by_up(p, arg(msg, 1));
+		if (s != NULL) {
+			s->xdg_surface_up = msg->created->up_id;
+		}
 		return POLICY_PASS;
 	}
 	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL &&

@@ -1786,6 +1786,41 @@ static uint32_t make_toplevel(struct session *s) {
 	return toplevel;
 }
 
+/* Attaches a new @w x @h buffer to @surface (from a pool of its own). */
+static void attach_sized(struct session *s, uint32_t shm, uint32_t surface, int32_t w, int32_t h) {
+	uint32_t pool = make_pool(s, shm, w * h * 4, (size_t)w * h * 4);
+	struct msg m = {0};
+	uint32_t buffer = s->attacker->next_id++;
+	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
+	    (union wayland_value[]){
+		    {.u = buffer}, {.i = 0}, {.i = w}, {.i = h}, {.i = w * 4}, {.u = 0}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	setup(s, &m);
+}
+
+static void commit_surface(struct session *s, uint32_t surface) {
+	struct msg m = {0};
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	send_accepted(s, &m, "commit ended the connection");
+}
+
+/* Gives @toplevel (from make_toplevel) a committed @w x @h buffer: the
+ * initial commit, its configure acknowledged, then the buffer. */
+static void map_toplevel(struct session *s, uint32_t shm, uint32_t toplevel, int32_t w, int32_t h) {
+	uint32_t xdg = toplevel - 1, surface = toplevel - 2;
+	s->attacker->xdg_surface = xdg; // to see its configure
+	s->attacker->configure_serial = 0;
+	commit_surface(s, surface);
+	test_assert(roundtrip(&s->f, s->attacker) && s->attacker->configure_serial != 0);
+	struct msg m = {0};
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_ACK_CONFIGURE,
+	    (union wayland_value[]){{.u = s->attacker->configure_serial}});
+	setup(s, &m);
+	attach_sized(s, shm, surface, w, h);
+	commit_surface(s, surface);
+}
+
 struct text_case {
 	const char *in;
 	const char *out; // what the compositor must get
@@ -1968,6 +2003,7 @@ TEST(H_45_subsurface_escape) {
 	uint32_t sub = get_subsurface(&m, s.attacker, subcomp, child, root);
 	uint32_t bare_sub = get_subsurface(&m, s.attacker, subcomp, bare, root);
 	setup(&s, &m);
+	commit_surface(&s, root); // the window is what a commit made current
 	mark(&s);
 	// A 32x32 child: x in [-64, 64 + 64 - 32].
 	set_position(&s, sub, 1000000, -1000000, 96, -64);
@@ -2016,25 +2052,6 @@ static uint64_t seq_after_mark(struct session *s, const char *name, size_t k) {
 	return 0;
 }
 
-/* Attaches a new @w x @h buffer to @surface (from a pool of its own). */
-static void attach_sized(struct session *s, uint32_t shm, uint32_t surface, int32_t w, int32_t h) {
-	uint32_t pool = make_pool(s, shm, w * h * 4, (size_t)w * h * 4);
-	struct msg m = {0};
-	uint32_t buffer = s->attacker->next_id++;
-	req(&m, pool, &proto_wl_shm_pool, PROTO_WL_SHM_POOL_REQ_CREATE_BUFFER,
-	    (union wayland_value[]){
-		    {.u = buffer}, {.i = 0}, {.i = w}, {.i = h}, {.i = w * 4}, {.u = 0}});
-	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
-	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
-	setup(s, &m);
-}
-
-static void commit_surface(struct session *s, uint32_t surface) {
-	struct msg m = {0};
-	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
-	send_accepted(s, &m, "commit ended the connection");
-}
-
 /* Rule 9 after the fact: a subsurface placed at the edge that then grows,
  * a parent that moves its child along, and a window that shrinks under its
  * subsurfaces. At the parent's commit (when positions and synchronised
@@ -2053,6 +2070,7 @@ TEST(H_45_subsurface_escape_later) {
 	uint32_t sub_a = get_subsurface(&m, s.attacker, subcomp, a, root);
 	uint32_t sub_b = get_subsurface(&m, s.attacker, subcomp, b, a);
 	setup(&s, &m);
+	commit_surface(&s, root); // the window is what a commit made current
 	mark(&s);
 	// b at the far edge: its box [96, 128) is the most the margin allows.
 	set_position(&s, sub_b, 96, 0, 96, 0);
@@ -2097,7 +2115,8 @@ TEST(H_45_subsurface_escape_later) {
 	// start at y >= 100 - 64 = 36 and end by 116 + 64 = 180: y = 36.
 	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
 			   1);
-	test_assert_msg(pos[0][1] == 36, "a placed at %d,%d", pos[0][0], pos[0][1]);
+	test_assert_msg(pos[0][0] == 0 && pos[0][1] == 36, "a placed at %d,%d", pos[0][0],
+			pos[0][1]);
 	passed(&s, "H-45-subsurface-escape-later");
 }
 
@@ -2134,6 +2153,7 @@ TEST(H_45_subsurface_escape_viewport) {
 	req(&m, vp_hidpi, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
 	    (union wayland_value[]){{.i = 64}, {.i = 32}});
 	setup(&s, &m);
+	commit_surface(&s, root); // the window is what a commit made current
 	mark(&s);
 	// hidpi: 64x32 on screen at (0, 32) is inside the 64x64 window.
 	set_position(&s, sub_hidpi, 0, 32, 0, 32);
@@ -2152,11 +2172,17 @@ TEST(H_45_subsurface_escape_viewport) {
 			   1);
 	test_assert_msg(pos[0][0] == -64 && pos[0][1] == -64, "big placed at %d,%d", pos[0][0],
 			pos[0][1]);
-	// The viewport goes: big is 1x1 again and returns to (10, 10).
+	// The viewport goes, committed: big is 1x1 again and returns to (10,
+	// 10). (Uncommitted, big still shows 16000x16000 and stays put.)
 	m = (struct msg){0};
 	req(&m, vp_big, &proto_wp_viewport, PROTO_WP_VIEWPORT_REQ_SET_DESTINATION,
 	    (union wayland_value[]){{.i = -1}, {.i = -1}});
 	send_accepted(&s, &m, "set_destination ended the connection");
+	mark(&s);
+	commit_surface(&s, root);
+	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
+			   0);
+	commit_surface(&s, big);
 	mark(&s);
 	commit_surface(&s, root);
 	test_assert_int_eq(int_args_after_mark(&s, "wl_subsurface.set_position", 2, objs, pos, 8),
@@ -2404,10 +2430,12 @@ static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t 
 	    (union wayland_value[]){{.i = r[0]}, {.i = r[1]}, {.i = r[2]}, {.i = r[3]}});
 }
 
-/* A 96x96 toplevel that sets a window geometry of 30000 x 30000 (so far,
- * what set_window_geometry allows): its window is still its 96x96 surface,
- * as compositors cut the geometry to the surface, for its subsurfaces and
- * its popups alike. */
+/* A 96x96 toplevel that commits a window geometry of 30000 x 30000, then
+ * one of (-20000, -20000) 20096 x 20096: its window is still its 96x96
+ * surface for its subsurfaces and its popups, and the compositor gets the
+ * geometry cut to the surface (weston would take it as set and place popups
+ * 20000 px away). A NULL attach left pending changes nothing: only what a
+ * commit made current counts. */
 TEST(H_45_subsurface_escape_geometry) {
 	struct session s;
 	session_start(&s, NULL);
@@ -2415,19 +2443,9 @@ TEST(H_45_subsurface_escape_geometry) {
 	uint32_t shm = bind_shm(&s);
 	uint32_t toplevel = make_toplevel(&s);
 	uint32_t xdg = toplevel - 1, surface = toplevel - 2;
-	s.attacker->xdg_surface = xdg; // to see its configure
-	commit_surface(&s, surface);   // the initial commit, without a buffer
-	test_assert(roundtrip(&s.f, s.attacker) && s.attacker->configure_serial != 0);
-	struct msg m = {0};
-	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_ACK_CONFIGURE,
-	    (union wayland_value[]){{.u = s.attacker->configure_serial}});
-	setup(&s, &m);
-	attach_sized(&s, shm, surface, 96, 96);
-	commit_surface(&s, surface);
+	map_toplevel(&s, shm, toplevel, 96, 96);
 	uint32_t child = surface_sized(&s, comp, shm, 1, 1, NULL);
-	m = (struct msg){0};
-	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
-	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 30000}, {.i = 30000}});
+	struct msg m = {0};
 	uint32_t subcomp = bind_global(&m, s.attacker, "wl_subcompositor", 0);
 	uint32_t sub = get_subsurface(&m, s.attacker, subcomp, child, surface);
 	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
@@ -2436,6 +2454,34 @@ TEST(H_45_subsurface_escape_geometry) {
 	    (union wayland_value[]){{.u = positioner}});
 	positioner_anchor(&m, positioner, (const int32_t[]){5000, 5000, 10, 10});
 	setup(&s, &m);
+	static const int32_t geometries[2][4] = {{0, 0, 30000, 30000},
+						 {-20000, -20000, 20096, 20096}};
+	for (int g = 0; g < 2; g++) {
+		mark(&s);
+		m = (struct msg){0};
+		req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+		    (union wayland_value[]){{.i = geometries[g][0]},
+					    {.i = geometries[g][1]},
+					    {.i = geometries[g][2]},
+					    {.i = geometries[g][3]}});
+		req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+		send_accepted(&s, &m, "set_window_geometry ended the connection");
+		// The guest's geometry, then the cut one just before the commit.
+		int32_t geo[4][4];
+		test_assert_int_eq(
+			int_args_after_mark(&s, "xdg_surface.set_window_geometry", 4, NULL, geo, 4),
+			2);
+		test_assert_msg(
+			geo[1][0] == 0 && geo[1][1] == 0 && geo[1][2] == 96 && geo[1][3] == 96,
+			"geometry sent as %d,%d %dx%d", geo[1][0], geo[1][1], geo[1][2], geo[1][3]);
+		test_assert(seq_after_mark(&s, "xdg_surface.set_window_geometry", 1) <
+			    seq_after_mark(&s, "wl_surface.commit", 0));
+	}
+	// A NULL attach, never committed.
+	m = (struct msg){0};
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = 0}, {.i = 0}, {.i = 0}});
+	send_accepted(&s, &m, "attach ended the connection");
 	mark(&s);
 	// A 1x1 child: x and y in [-64, 96 + 64 - 1].
 	set_position(&s, sub, 20000, 20000, 159, 159);
@@ -2458,6 +2504,51 @@ TEST(H_45_subsurface_escape_geometry) {
 	passed(&s, "H-45-subsurface-escape-geometry");
 }
 
+/* A popup on a parent that shows nothing yet (no buffer committed, only a
+ * pending one and a geometry) is anchored at the parent's origin: once the
+ * parent maps, small, nothing would bring a far popup back. */
+TEST(H_50_popup_parent_unmapped) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t shm = bind_shm(&s);
+	uint32_t toplevel = make_toplevel(&s);
+	uint32_t xdg = toplevel - 1, surface = toplevel - 2;
+	attach_sized(&s, shm, surface, 4000, 4000); // pending, never committed
+	struct msg m = {0};
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 4000}, {.i = 4000}});
+	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
+	uint32_t positioner = s.attacker->next_id++;
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_CREATE_POSITIONER,
+	    (union wayland_value[]){{.u = positioner}});
+	positioner_anchor(&m, positioner, (const int32_t[]){3000, 3000, 10, 10});
+	req(&m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_OFFSET,
+	    (union wayland_value[]){{.i = 500}, {.i = -500}});
+	setup(&s, &m);
+	mark(&s);
+	m = (struct msg){0};
+	uint32_t psurface = s.attacker->next_id++, pxdg = s.attacker->next_id++,
+		 popup = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = psurface}});
+	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = pxdg}, {.u = psurface}});
+	req(&m, pxdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
+	    (union wayland_value[]){{.u = popup}, {.u = xdg}, {.u = positioner}});
+	send_accepted(&s, &m, "get_popup ended the connection");
+	int32_t got[4][4];
+	test_assert_int_eq(
+		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
+	test_assert_msg(got[0][0] == 0 && got[0][1] == 0 && got[0][2] == 0 && got[0][3] == 0,
+			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
+	test_assert_int_eq(int_args_after_mark(&s, "xdg_positioner.set_offset", 2, NULL, got, 4),
+			   2);
+	test_assert_msg(got[0][0] == 64 && got[0][1] == -64, "offset clamped to %d,%d", got[0][0],
+			got[0][1]);
+	passed(&s, "H-50-popup-parent-unmapped");
+}
+
 /* Rule 10: a popup's anchor rectangle lies inside its parent's window
  * geometry (400x300 here) and its offset moves it at most the parent's size
  * plus 64 px, or the guest could put the popup anywhere on the screen, away
@@ -2467,8 +2558,10 @@ TEST(H_45_subsurface_escape_geometry) {
 TEST(H_50_popup_anchor_outside) {
 	struct session s;
 	session_start(&s, NULL);
+	uint32_t shm = bind_shm(&s);
 	uint32_t toplevel = make_toplevel(&s);
 	uint32_t parent = toplevel - 1; // make_toplevel: surface, xdg_surface, toplevel
+	map_toplevel(&s, shm, toplevel, 400, 300);
 	uint32_t comp = bind_compositor(&s);
 	struct msg m = {0};
 	uint32_t wm = bind_global(&m, s.attacker, "xdg_wm_base", 0);
@@ -2562,7 +2655,9 @@ TEST(H_50_popup_anchor_outside) {
 			    seq_after_mark(&s, "xdg_positioner.set_offset", 2));
 	// The far positioner, which keeps the guest's far anchor, reused for a
 	// popup on a larger parent (1000 x 800): clamped to that parent's box.
-	uint32_t big = make_toplevel(&s) - 1;
+	uint32_t big_toplevel = make_toplevel(&s);
+	uint32_t big = big_toplevel - 1;
+	map_toplevel(&s, shm, big_toplevel, 1000, 800);
 	mark(&s);
 	m = (struct msg){0};
 	req(&m, big, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
