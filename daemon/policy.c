@@ -2103,6 +2103,17 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		}
 		return POLICY_PASS;
 	}
+	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_DESTROY) {
+		// Its window geometry goes with it; nothing may be sent on it.
+		struct policy_surface *s = msg->sender->tag == TAG_XDG_SURFACE
+						   ? surface_by_up(p, (uint32_t)msg->sender->aux)
+						   : NULL;
+		if (s != NULL && s->xdg_surface_up == msg->sender->up_id) {
+			s->xdg_surface_up = 0;
+			s->has_geometry = s->has_cur_geometry = false;
+		}
+		return POLICY_PASS;
+	}
 	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL &&
 	    msg->created != NULL) {
 		if (p->toplevels >= p->config->limits.max_toplevels) {

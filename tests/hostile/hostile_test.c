@@ -2501,6 +2501,21 @@ TEST(H_45_subsurface_escape_geometry) {
 		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
 	test_assert_msg(got[0][0] == 96 && got[0][1] == 96 && got[0][2] == 0 && got[0][3] == 0,
 			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
+	// Once the xdg_surface is gone, its geometry is too: a commit of the
+	// surface sends none (on a destroyed object, the compositor's error).
+	m = (struct msg){0};
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
+	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 30000}, {.i = 30000}});
+	req(&m, popup, &proto_xdg_popup, PROTO_XDG_POPUP_REQ_DESTROY, NULL);
+	req(&m, pxdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_DESTROY, NULL);
+	req(&m, toplevel, &proto_xdg_toplevel, PROTO_XDG_TOPLEVEL_REQ_DESTROY, NULL);
+	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_DESTROY, NULL);
+	send_accepted(&s, &m, "destroying the roles ended the connection");
+	attach_sized(&s, shm, surface, 96, 96);
+	mark(&s);
+	commit_surface(&s, surface);
+	test_assert_int_eq(requests_after_mark(&s, "xdg_surface.set_window_geometry"), 0);
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.commit"), 1);
 	passed(&s, "H-45-subsurface-escape-geometry");
 }
 
