@@ -13,7 +13,7 @@ struct yuv_format {
 };
 
 /* From the kernel's drm_fourcc.h: NVxx and Pxxx have a luma and an
- * interleaved chroma plane, YUVxxx/YVUxxx and Q4xx three planes. */
+ * interleaved chroma plane, YUVxxx/YVUxxx, Q4xx and Sxxx three planes. */
 static const struct yuv_format yuv_formats[] = {
 	{FOURCC('N', 'V', '1', '2'), 2, 2}, // NV12: 4:2:0
 	{FOURCC('N', 'V', '2', '1'), 2, 2}, // NV21
@@ -41,6 +41,15 @@ static const struct yuv_format yuv_formats[] = {
 	{FOURCC('Y', 'V', '2', '4'), 3, 1}, // YVU444
 	{FOURCC('Q', '4', '1', '0'), 3, 1}, // Q410: 4:4:4, 16 bit
 	{FOURCC('Q', '4', '0', '1'), 3, 1}, // Q401
+	{FOURCC('S', '0', '1', '0'), 3, 2}, // S010: 4:2:0, 10 bit
+	{FOURCC('S', '0', '1', '2'), 3, 2}, // S012
+	{FOURCC('S', '0', '1', '6'), 3, 2}, // S016
+	{FOURCC('S', '2', '1', '0'), 3, 1}, // S210: 4:2:2
+	{FOURCC('S', '2', '1', '2'), 3, 1}, // S212
+	{FOURCC('S', '2', '1', '6'), 3, 1}, // S216
+	{FOURCC('S', '4', '1', '0'), 3, 1}, // S410: 4:4:4
+	{FOURCC('S', '4', '1', '2'), 3, 1}, // S412
+	{FOURCC('S', '4', '1', '6'), 3, 1}, // S416
 };
 
 bool drm_format_plane_rows(uint32_t fourcc, unsigned plane, uint32_t height, uint32_t *rows) {

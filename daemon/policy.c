@@ -1734,14 +1734,18 @@ static enum policy_verdict params_add(struct policy *p, struct policy_msg *msg,
  * their stride. A plane the format does not have is a modifier's auxiliary
  * plane (compression metadata, far smaller than stride x height; its layout
  * is the vendor's): it must start inside its buffer, and the compositor's
- * import checks the rest. Without a modifier (LINEAR) there are no
- * auxiliary planes, so such a plane is checked at full height.
+ * import checks the rest. Without an explicit modifier (LINEAR, or the
+ * implicit INVALID) there are no auxiliary planes, so such a plane is
+ * checked at full height.
  */
 static bool plane_fits(struct policy_msg *msg, const struct policy_plane *plane, int index,
 		       uint32_t format, uint32_t height, struct wire_error *err) {
 	uint32_t rows = height;
 	bool own = drm_format_plane_rows(format, (unsigned)index, height, &rows);
-	if (!own && plane->modifier != DRM_FORMAT_MOD_LINEAR) {
+	// Implicit modifiers (INVALID) show clients no auxiliary planes either.
+	bool explicit_layout = plane->modifier != DRM_FORMAT_MOD_LINEAR &&
+			       plane->modifier != DRM_FORMAT_MOD_INVALID;
+	if (!own && explicit_layout) {
 		if (plane->offset >= plane->fd_size) {
 			fail(msg, err,
 			     "plane %d (a modifier's auxiliary plane) starts at byte %" PRIu32

@@ -28,6 +28,8 @@ TEST(chroma_planes_follow_the_vertical_subsampling) {
 	test_assert_int_eq(rows_of(FOURCC('N', 'V', '2', '4'), 1, 7), 7);
 	test_assert_int_eq(rows_of(FOURCC('Y', 'U', '2', '4'), 2, 9), 9);
 	test_assert_int_eq(rows_of(FOURCC('Y', 'U', '1', '1'), 2, 9), 9);
+	test_assert_int_eq(rows_of(FOURCC('S', '0', '1', '0'), 2, 7), 4);
+	test_assert_int_eq(rows_of(FOURCC('S', '2', '1', '6'), 2, 7), 7);
 	// 4:1:0: a quarter, rounded up.
 	test_assert_int_eq(rows_of(FOURCC('Y', 'U', 'V', '9'), 1, 9), 3);
 	test_assert_int_eq(rows_of(FOURCC('Y', 'V', 'U', '9'), 2, 8), 2);
