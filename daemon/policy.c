@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "crossway-config.h"
@@ -184,6 +185,11 @@ const struct policy_global_rule *policy_config_find(const struct policy_config *
 
 void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs) {
 	*p = (struct policy){.config = config, .objs = objs};
+	if (getrandom(&p->formats_key, sizeof(p->formats_key), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(p->formats_key)) {
+		p->formats_key = (uint64_t)(uintptr_t)p ^ (uint64_t)getpid()
+								  << 20; // no entropy yet
+	}
 	wl_list_init(&p->surfaces);
 	wl_list_init(&p->dmabuf_params);
 }
@@ -1885,17 +1891,28 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
  * modifier" (no real modifier: vendor 0xff is reserved). */
 #define FORMAT_LISTED_MARKER 0xfffffffffffffffeull
 
-static uint32_t format_slot(uint32_t format, uint64_t modifier, uint32_t slots) {
-	uint64_t h = ((uint64_t)format << 32 ^ modifier) * 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(h >> 32) & (slots - 1);
+/* murmur3's 64-bit finaliser: every input bit moves about half the output. */
+static uint64_t mix64(uint64_t h) {
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Keyed: the compositor picks the pairs, and pairs chosen to share a slot
+ * would make every lookup walk the set. */
+static uint32_t format_slot(const struct policy *p, uint32_t format, uint64_t modifier) {
+	uint64_t h = mix64(mix64(p->formats_key ^ format) ^ modifier);
+	return (uint32_t)h & (p->formats_shown_slots - 1);
 }
 
 /* The slot holding (@format, @modifier), or the empty one where it belongs. */
 static struct policy_format *format_find(const struct policy *p, uint32_t format,
 					 uint64_t modifier) {
 	uint32_t mask = p->formats_shown_slots - 1;
-	for (uint32_t i = format_slot(format, modifier, p->formats_shown_slots);;
-	     i = (i + 1) & mask) {
+	for (uint32_t i = format_slot(p, format, modifier);; i = (i + 1) & mask) {
 		struct policy_format *f = &p->formats_shown[i];
 		if (!f->used || (f->format == format && f->modifier == modifier)) {
 			return f;
@@ -1903,12 +1920,17 @@ static struct policy_format *format_find(const struct policy *p, uint32_t format
 	}
 }
 
+/* Shown (a pair) or set (a marker). */
 static bool format_set_has(const struct policy *p, uint32_t format, uint64_t modifier) {
-	return p->formats_shown_slots > 0 && format_find(p, format, modifier)->used;
+	if (p->formats_shown_slots == 0) {
+		return false;
+	}
+	const struct policy_format *f = format_find(p, format, modifier);
+	return f->used && f->shown;
 }
 
 /* Adds to the set; false when out of memory. Keeps it at most half full. */
-static bool format_set_add(struct policy *p, uint32_t format, uint64_t modifier) {
+static bool format_set_add(struct policy *p, uint32_t format, uint64_t modifier, bool shown) {
 	if (2 * (p->formats_shown_held + 1) > p->formats_shown_slots) {
 		uint32_t slots = p->formats_shown_slots ? 2 * p->formats_shown_slots : 64;
 		struct policy_format *old = p->formats_shown;
@@ -1927,7 +1949,7 @@ static bool format_set_add(struct policy *p, uint32_t format, uint64_t modifier)
 		free(old);
 	}
 	*format_find(p, format, modifier) = (struct policy_format){
-		.format = format, .used = true, .modifier = modifier};
+		.format = format, .used = true, .shown = shown, .modifier = modifier};
 	p->formats_shown_held++;
 	return true;
 }
@@ -1952,14 +1974,41 @@ static bool remember_format(struct policy *p, uint32_t format, uint64_t modifier
 	}
 	bool listed = modifier != DRM_FORMAT_MOD_INVALID;
 	if (listed && !format_set_has(p, format, FORMAT_LISTED_MARKER) &&
-	    !format_set_add(p, format, FORMAT_LISTED_MARKER)) {
+	    !format_set_add(p, format, FORMAT_LISTED_MARKER, true)) {
 		return false;
 	}
-	if (!format_set_add(p, format, modifier)) {
+	if (!format_set_add(p, format, modifier, true)) {
 		return false;
 	}
 	p->formats_shown_count++;
 	return true;
+}
+
+/*
+ * Whether the pair may be shown to the guest: the allocator can make it
+ * (the can_allocate hook, a question to the GPU driver) and the set has
+ * room; then it is remembered as shown. Answers are kept both ways (refused
+ * pairs up to FORMAT_TABLE_MAX_ENTRIES), so feedback the guest asks for
+ * again and again asks the driver nothing new.
+ */
+static bool offer_format(struct policy *p, uint32_t format, uint64_t modifier) {
+	if (modifier == FORMAT_LISTED_MARKER) {
+		return false; // not a modifier anyone can use
+	}
+	if (p->formats_shown_slots > 0) {
+		const struct policy_format *f = format_find(p, format, modifier);
+		if (f->used) {
+			return f->shown;
+		}
+	}
+	if (p->can_allocate != NULL && !p->can_allocate(p->hook_data, format, modifier)) {
+		if (p->formats_refused < FORMAT_TABLE_MAX_ENTRIES &&
+		    format_set_add(p, format, modifier, false)) {
+			p->formats_refused++;
+		}
+		return false;
+	}
+	return remember_format(p, format, modifier);
 }
 
 /* Shown as such, or the format was shown with modifier INVALID ("any") and
@@ -1994,8 +2043,7 @@ static enum policy_verdict tranche_formats(struct policy *p, struct policy_msg *
 		}
 		uint32_t format = (uint32_t)p->format_table[2 * index];
 		uint64_t modifier = p->format_table[2 * index + 1];
-		if ((p->can_allocate == NULL || p->can_allocate(p->hook_data, format, modifier)) &&
-		    remember_format(p, format, modifier)) {
+		if (offer_format(p, format, modifier)) {
 			kept[n++] = index;
 		} else {
 			p->formats_filtered++;
@@ -2023,9 +2071,7 @@ static enum policy_verdict dmabuf_event(struct policy *p, struct policy_msg *msg
 		uint64_t modifier = op == PROTO_ZWP_LINUX_DMABUF_V1_EVT_MODIFIER
 					    ? (uint64_t)arg(msg, 1) << 32 | arg(msg, 2)
 					    : DRM_FORMAT_MOD_INVALID;
-		if ((p->can_allocate != NULL &&
-		     !p->can_allocate(p->hook_data, arg(msg, 0), modifier)) ||
-		    !remember_format(p, arg(msg, 0), modifier)) {
+		if (!offer_format(p, arg(msg, 0), modifier)) {
 			p->formats_filtered++;
 			return POLICY_DROP;
 		}

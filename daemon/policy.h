@@ -98,7 +98,8 @@ const struct policy_global_rule *policy_config_find(const struct policy_config *
 /** A dmabuf format and modifier the guest was shown. */
 struct policy_format {
 	uint32_t format;
-	bool used; // a slot of the formats_shown set holds this pair
+	bool used;  // a slot of the formats_shown set holds this pair
+	bool shown; // ... shown to the guest (else: the allocator cannot make it)
 	uint64_t modifier;
 };
 
@@ -147,6 +148,8 @@ struct policy {
 	struct policy_format *formats_shown; // owned
 	uint32_t formats_shown_slots, formats_shown_held;
 	uint32_t formats_shown_count; // pairs, markers not counted
+	uint32_t formats_refused;     // pairs kept as "cannot make"
+	uint64_t formats_key;         // random, for the set's hash
 	// Serials of recent input events on the guest's surfaces (ring).
 	uint32_t input_serials[POLICY_INPUT_SERIALS];
 	uint32_t input_serial_count, input_serial_next;
