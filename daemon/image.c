@@ -324,10 +324,18 @@ bool image_allocator_layout(const struct image_allocator *a, uint32_t width, uin
 		if (a->gbm == NULL || pool) {
 			return false;
 		}
-		// A format only the GPU knows: let gbm decide below.
+		// A format only the GPU knows: let gbm decide below, but not for
+		// more pixels than the byte limit allows at one byte each (the
+		// size is only known once gbm has allocated it).
 		if (width == 0 || height == 0 || width > limits->max_dimension ||
 		    height > limits->max_dimension) {
 			return false;
+		}
+		if ((uint64_t)width * height > limits->max_bytes) {
+			return wire_error_set(err,
+					      "image of %" PRIu32 "x%" PRIu32
+					      " pixels is over the limit of %" PRIu64 " bytes",
+					      width, height, limits->max_bytes);
 		}
 		*layout = (struct image_layout){
 			.width = width, .height = height, .fourcc = fourcc, .flags = flags};
