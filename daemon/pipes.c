@@ -226,6 +226,7 @@ void pipes_close_write(struct pipes *p, struct write_pipe *wp) {
 /* Writes pending bytes. Returns false when the pipe is gone. */
 static bool drain(struct pipes *p, struct write_pipe *wp) {
 	bool was_blocked = wp->pending.len > p->buffer_limit;
+	uint64_t written_before = wp->written;
 	while (wp->pending.len > 0) {
 		ssize_t n = write(wp->fd, byte_queue_data(&wp->pending), wp->pending.len);
 		if (n < 0 && errno == EINTR) {
@@ -251,8 +252,13 @@ static bool drain(struct pipes *p, struct write_pipe *wp) {
 	}
 	bool waiting = wp->pending.len > 0;
 	wl_event_source_fd_update(wp->source, waiting ? WL_EVENT_WRITABLE : 0);
-	// The stall clock restarts whenever the reader takes something.
-	wl_event_source_timer_update(wp->stall_timer, waiting ? (int)p->stall_ms : 0);
+	// The stall clock starts when bytes wait and restarts only when the
+	// reader takes some: the guest writing more does not keep a reader
+	// that takes nothing alive.
+	if (!waiting || !wp->stall_armed || wp->written != written_before) {
+		wl_event_source_timer_update(wp->stall_timer, waiting ? (int)p->stall_ms : 0);
+		wp->stall_armed = waiting;
+	}
 	if (was_blocked && wp->pending.len <= p->buffer_limit && !pipes_blocked(p) &&
 	    p->on_drained) {
 		p->on_drained(p->data);
@@ -314,8 +320,13 @@ bool pipes_write(struct pipes *p, struct write_pipe *wp, const void *data, size_
 	}
 	if (len > wp->cap - wp->accepted) {
 		// Over the transfer cap: the host reader gets what fitted, then EOF.
-		cw_log(CW_LOG_INFO,
-		       "Clipboard transfer from the guest truncated at %" PRIu64 " bytes", wp->cap);
+		if (!wp->truncated) {
+			cw_log(CW_LOG_INFO,
+			       "Clipboard transfer %" PRIu32 " from the guest truncated at %" PRIu64
+			       " bytes",
+			       wp->item_id, wp->cap);
+			wp->truncated = true;
+		}
 		len = (size_t)(wp->cap - wp->accepted);
 		wp->hang_up = true;
 	}

@@ -55,6 +55,8 @@ struct write_pipe {
 	uint64_t written;  // bytes so far
 	uint64_t cap;      // bytes this transfer may carry
 	uint64_t accepted; // bytes taken from the guest
+	bool stall_armed;  // the stall timer runs (restarted only by progress)
+	bool truncated;    // over the cap: said once
 };
 
 /** A read pipe became ready: the context may deliver a READ record. */
