@@ -493,13 +493,16 @@ static bool frames(struct guest *g, const struct bench_job *job, struct bench_re
 	return ok;
 }
 
-/* The N of crosswayd's exit line "Context ended: ... (N pixel bytes
- * copied)", read from its stderr after it exited; -1 without one. */
-static int64_t pixel_bytes_copied(int err_fd) {
-	static char text[16384];
+/* Reads what crosswayd wrote on @err_fd after it exited into @text (NUL
+ * terminated), keeping the last @cap - 1 bytes if it wrote more. */
+static void read_stderr_tail(int err_fd, char *text, size_t cap) {
 	size_t n = 0;
-	while (err_fd >= 0 && n + 1 < sizeof(text)) {
-		ssize_t r = read(err_fd, text + n, sizeof(text) - 1 - n);
+	while (err_fd >= 0) {
+		if (n + 1 == cap) { // full: keep the newer half
+			memmove(text, text + cap / 2, n - cap / 2);
+			n -= cap / 2;
+		}
+		ssize_t r = read(err_fd, text + n, cap - 1 - n);
 		if (r > 0) {
 			n += (size_t)r;
 		} else if (r < 0 && errno == EINTR) {
@@ -514,6 +517,11 @@ static int64_t pixel_bytes_copied(int err_fd) {
 		}
 	}
 	text[n] = '\0';
+}
+
+/* The N of crosswayd's exit line "Context ended: ... (N pixel bytes
+ * copied)" in @text; -1 without one. */
+static int64_t pixel_bytes_copied(const char *text) {
 	static const char tail[] = " pixel bytes copied)";
 	const char *found = NULL;
 	for (const char *p = strstr(text, tail); p != NULL; p = strstr(p + 1, tail)) {
@@ -560,9 +568,15 @@ void bench_ring_run(const struct bench_job *job, struct bench_result *res) {
 		// sim_finish closes the stderr pipe: keep a copy to read the exit line.
 		int err_fd = g.sim.stderr_fd >= 0 ? dup(g.sim.stderr_fd) : -1;
 		sim_finish(&g.sim, 2000);
-		res->pixel_bytes_copied = pixel_bytes_copied(err_fd);
+		static char text[16384];
+		read_stderr_tail(err_fd, text, sizeof(text));
 		if (err_fd >= 0) {
 			close(err_fd);
+		}
+		res->pixel_bytes_copied = pixel_bytes_copied(text);
+		if (!ok || res->pixel_bytes_copied < 0) {
+			// What crosswayd said is the reason: show it.
+			fprintf(stderr, "crossway-bench: crosswayd's log:\n%s", text);
 		}
 	}
 	if (!ok) {

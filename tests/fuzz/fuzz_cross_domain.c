@@ -206,6 +206,12 @@ static void check_fields(const struct cross_domain_cmd *cmd, const uint8_t *star
 		}
 		break;
 	case CROSS_DOMAIN_CMD_GET_IMAGE_REQUIREMENTS:
+		fuzz_check(cmd->image.width == u32_at(start, 8) &&
+				   cmd->image.height == u32_at(start, 12) &&
+				   cmd->image.drm_format == u32_at(start, 16) &&
+				   cmd->image.flags == u32_at(start, 20),
+			   "GET_IMAGE_REQUIREMENTS fields");
+		break;
 	case CROSS_DOMAIN_CMD_POLL:
 		break;
 	case CROSS_DOMAIN_CMD_SEND: {
@@ -457,7 +463,15 @@ static void run_image_requirements(const uint8_t *data, size_t size) {
 	bool ok = cross_domain_decode_image_requirements(data, size, &req);
 	fuzz_check(ok == (size >= CROSS_DOMAIN_IMAGE_REQUIREMENTS_SIZE),
 		   "image requirements of %zu bytes: %d", size, (int)ok);
-	if (!ok || !ROUND_TRIPS) {
+	if (!ok) {
+		return;
+	}
+	fuzz_check(req.modifier == ((uint64_t)u32_at(data, 36) << 32 | u32_at(data, 32)) &&
+			   req.size == ((uint64_t)u32_at(data, 44) << 32 | u32_at(data, 40)) &&
+			   req.blob_id == u32_at(data, 48) && req.map_info == u32_at(data, 52) &&
+			   req.strides[3] == u32_at(data, 12) && req.offsets[3] == u32_at(data, 28),
+		   "image requirements fields");
+	if (!ROUND_TRIPS) {
 		return;
 	}
 	size_t n = cross_domain_encode_image_requirements(scratch, SCRATCH_CAP, &req);
