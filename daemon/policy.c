@@ -906,12 +906,16 @@ static void shown_size(const struct policy_surface *s, uint32_t *w, uint32_t *h)
 	*h = s->cur_h > *h ? s->cur_h : *h;
 }
 
-/* @g (x, y, width, height) cut to a @w x @h surface, as wlroots and mutter
- * cut a window geometry (weston takes it as it is, so crossway sends the cut
- * one: commit_window()); entirely outside, the surface. */
+/* @g (x, y, width, height) cut to a @w x @h surface and SUBSURFACE_MARGIN
+ * around it: wlroots and mutter cut a window geometry to the surface with
+ * its subsurfaces (where libdecor draws title bars, above the surface),
+ * weston takes it as set, so crossway sends the cut one (commit_window()).
+ * Entirely outside: the surface. */
 static void cut_geometry(const int32_t g[4], uint32_t w, uint32_t h, int32_t out[4]) {
-	int64_t x1 = clamp64(g[0], 0, w), y1 = clamp64(g[1], 0, h);
-	int64_t x2 = clamp64((int64_t)g[0] + g[2], 0, w), y2 = clamp64((int64_t)g[1] + g[3], 0, h);
+	const int64_t m = SUBSURFACE_MARGIN;
+	int64_t x1 = clamp64(g[0], -m, w + m), y1 = clamp64(g[1], -m, h + m);
+	int64_t x2 = clamp64((int64_t)g[0] + g[2], -m, w + m);
+	int64_t y2 = clamp64((int64_t)g[1] + g[3], -m, h + m);
 	if (x2 <= x1 || y2 <= y1) {
 		x1 = y1 = 0;
 		x2 = w;

@@ -2431,11 +2431,12 @@ static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t 
 }
 
 /* A 96x96 toplevel that commits a window geometry of 30000 x 30000, then
- * one of (-20000, -20000) 20096 x 20096: its window is still its 96x96
- * surface for its subsurfaces and its popups, and the compositor gets the
- * geometry cut to the surface (weston would take it as set and place popups
- * 20000 px away). A NULL attach left pending changes nothing: only what a
- * commit made current counts. */
+ * one of (-20000, -20000) 20096 x 20096: its window is the geometry cut to
+ * its surface and 64 px around it (room for title bars drawn above it), for
+ * its subsurfaces and its popups, and the compositor gets the cut geometry
+ * (weston would take it as set and place popups 20000 px away). A NULL
+ * attach left pending changes nothing: only what a commit made current
+ * counts. */
 TEST(H_45_subsurface_escape_geometry) {
 	struct session s;
 	session_start(&s, NULL);
@@ -2456,6 +2457,7 @@ TEST(H_45_subsurface_escape_geometry) {
 	setup(&s, &m);
 	static const int32_t geometries[2][4] = {{0, 0, 30000, 30000},
 						 {-20000, -20000, 20096, 20096}};
+	static const int32_t cut[2][4] = {{0, 0, 160, 160}, {-64, -64, 160, 160}};
 	for (int g = 0; g < 2; g++) {
 		mark(&s);
 		m = (struct msg){0};
@@ -2471,9 +2473,9 @@ TEST(H_45_subsurface_escape_geometry) {
 		test_assert_int_eq(
 			int_args_after_mark(&s, "xdg_surface.set_window_geometry", 4, NULL, geo, 4),
 			2);
-		test_assert_msg(
-			geo[1][0] == 0 && geo[1][1] == 0 && geo[1][2] == 96 && geo[1][3] == 96,
-			"geometry sent as %d,%d %dx%d", geo[1][0], geo[1][1], geo[1][2], geo[1][3]);
+		test_assert_msg(memcmp(geo[1], cut[g], sizeof(cut[g])) == 0,
+				"geometry sent as %d,%d %dx%d", geo[1][0], geo[1][1], geo[1][2],
+				geo[1][3]);
 		test_assert(seq_after_mark(&s, "xdg_surface.set_window_geometry", 1) <
 			    seq_after_mark(&s, "wl_surface.commit", 0));
 	}
@@ -2483,8 +2485,10 @@ TEST(H_45_subsurface_escape_geometry) {
 	    (union wayland_value[]){{.u = 0}, {.i = 0}, {.i = 0}});
 	send_accepted(&s, &m, "attach ended the connection");
 	mark(&s);
-	// A 1x1 child: x and y in [-64, 96 + 64 - 1].
+	// A 1x1 child of the window (-64, -64) 160x160: x and y in
+	// [-64 - 64, -64 + 160 + 64 - 1].
 	set_position(&s, sub, 20000, 20000, 159, 159);
+	set_position(&s, sub, -20000, -20000, -128, -128);
 	// A popup anchored at (5000, 5000): at the window's corner instead.
 	m = (struct msg){0};
 	uint32_t psurface = s.attacker->next_id++, pxdg = s.attacker->next_id++,
@@ -2499,7 +2503,7 @@ TEST(H_45_subsurface_escape_geometry) {
 	int32_t got[4][4];
 	test_assert_int_eq(
 		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
-	test_assert_msg(got[0][0] == 96 && got[0][1] == 96 && got[0][2] == 0 && got[0][3] == 0,
+	test_assert_msg(got[0][0] == 160 && got[0][1] == 160 && got[0][2] == 0 && got[0][3] == 0,
 			"clamped to %d,%d %dx%d", got[0][0], got[0][1], got[0][2], got[0][3]);
 	// Once the xdg_surface is gone, its geometry is too: a commit of the
 	// surface sends none (on a destroyed object, the compositor's error).
