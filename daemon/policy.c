@@ -1876,15 +1876,15 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
 		wire_error_set(err, "out of memory for the format table");
 		return POLICY_FAIL;
 	}
-	uint8_t buf[4096];
+	// Straight into the table, in one pread for a memfd (a guest asks for
+	// feedback as often as it likes; each answer brings the table again).
 	for (uint32_t done = 0; done < size;) {
-		uint32_t want = size - done < sizeof(buf) ? size - done : sizeof(buf);
-		ssize_t got = pread(msg->fds[0], buf, want, done);
-		if (got <= 0 || got % 16 != 0) {
+		ssize_t got = pread(msg->fds[0], (uint8_t *)p->format_table + done, size - done,
+				    done);
+		if (got <= 0) {
 			wire_error_set(err, "cannot read the dmabuf format table");
 			return POLICY_FAIL;
 		}
-		memcpy((uint8_t *)p->format_table + done, buf, (size_t)got);
 		done += (uint32_t)got;
 	}
 	p->format_table_len = n;
