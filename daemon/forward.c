@@ -158,6 +158,11 @@ static bool guest_message(struct forward *fw, const uint8_t *src,
 	if (r == OBJECTS_DROP) {
 		drop_guest_fds(fw, m->fd_count);
 		fw->dropped++;
+		if (m->destructor && sender->state == OBJECT_DELETED) {
+			// The compositor released it first; the policy still
+			// holds what it knew about it (its id will be reused).
+			policy_forget(&fw->policy, sender);
+		}
 		return true;
 	}
 	if (m->fd_count > 0 && !check_guest_fds(fw, src, hdr->object_id, sender, m, &args, err)) {

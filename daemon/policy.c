@@ -224,6 +224,18 @@ static void surface_destroy(struct policy *p, struct policy_surface *s) {
 	surface_free(s);
 }
 
+void policy_forget(struct policy *p, struct object *obj) {
+	if (obj->tag == TAG_SURFACE && obj->data != NULL) {
+		surface_destroy(p, obj->data);
+	} else if (obj->tag == TAG_DMABUF_PARAMS && obj->data != NULL) {
+		struct policy_params *pp = obj->data;
+		wl_list_remove(&pp->link);
+		free(pp);
+	}
+	obj->data = NULL;
+	obj->tag = TAG_NONE;
+}
+
 void policy_finish(struct policy *p) {
 	if (p->config != NULL) {
 		struct policy_surface *s, *tmp;

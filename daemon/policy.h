@@ -167,6 +167,13 @@ struct policy {
 };
 
 void policy_init(struct policy *p, const struct policy_config *config, struct objects *objs);
+/**
+ * Frees what the policy keeps for @obj (a surface's or dmabuf params' state)
+ * when its destructor will not reach policy_request: the compositor deleted
+ * the object first, so the guest's destroy is dropped.
+ */
+void policy_forget(struct policy *p, struct object *obj);
+
 /** Frees the policy's state. Object tags and data it set become stale. */
 void policy_finish(struct policy *p);
 
