@@ -877,15 +877,17 @@ TEST(clipboard_cap_host_to_guest) {
  * most @cap bytes) before the pipe closed. WRITEs go in chunks of 4096, the
  * last one hanging up.
  */
-static size_t guest_to_host(struct fixture *f, struct vm *vm, const char *payload, size_t len,
-			    char *got, size_t cap) {
+/* The guest copies @mime (with focus, as rule 11 wants) and the host
+ * pastes it: returns the host's read end, and the guest's write pipe in
+ * *pipe_id. */
+static int start_paste(struct fixture *f, struct vm *vm, const char *mime, uint32_t *pipe_id) {
 	uint32_t manager, seat;
 	uint32_t device = data_device(vm, &manager, &seat);
 	uint32_t source = guest_new_id(vm->g);
 	test_assert(guest_request(vm->g, manager, WL_DATA_DEVICE_MANAGER_CREATE_DATA_SOURCE,
 				  &source, 4, NULL, NULL, 0));
 	struct bytes b = {.len = 0};
-	bytes_string(&b, "text/plain");
+	bytes_string(&b, mime);
 	test_assert(guest_request(vm->g, source, WL_DATA_SOURCE_OFFER, b.data, (uint32_t)b.len,
 				  NULL, NULL, 0));
 	uint32_t serial = guest_take_focus(vm->g, seat, TIMEOUT);
@@ -895,14 +897,21 @@ static size_t guest_to_host(struct fixture *f, struct vm *vm, const char *payloa
 				  NULL, NULL, 0));
 	test_assert(guest_roundtrip(vm->g, TIMEOUT));
 	test_assert(recorder_client_selection(f->rec) != NULL);
-	int fd = recorder_receive_selection(f->rec, "text/plain");
+	int fd = recorder_receive_selection(f->rec, mime);
 	test_assert(fd >= 0);
 	int i = guest_wait_event(vm->g, source, WL_DATA_SOURCE_SEND, TIMEOUT);
 	test_assert_msg(i >= 0, "no wl_data_source.send");
 	const struct guest_event *e = &vm->g->events[i];
 	test_assert_int_eq(e->id_count, 1);
 	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_WRITE_PIPE);
-	uint32_t pipe_id = e->ids[0];
+	*pipe_id = e->ids[0];
+	return fd;
+}
+
+static size_t guest_to_host(struct fixture *f, struct vm *vm, const char *payload, size_t len,
+			    char *got, size_t cap) {
+	uint32_t pipe_id;
+	int fd = start_paste(f, vm, "text/plain", &pipe_id);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	size_t sent = 0, n_got = 0;
 	for (int64_t end = now_ms() + 4 * TIMEOUT; now_ms() < end;) {
@@ -1048,6 +1057,49 @@ TEST(H_55_pipe_stall) {
 	test_assert_int_eq(vm.g->read_len, LEN);
 	test_assert(memcmp(vm.g->read_data, payload, LEN) == 0);
 	free(payload);
+	vm_stop(&vm);
+	teardown(&f);
+}
+
+/*
+ * A host reader that takes nothing: the guest fills the pipe, then keeps
+ * writing a byte now and then. Only the reader's progress restarts the
+ * stall clock, so the transfer is dropped after the stall time (10 s)
+ * however the guest keeps writing; the context goes on.
+ */
+TEST(write_pipe_stall_despite_guest_writes) {
+	test_set_timeout(60);
+	struct fixture f;
+	setup(&f, &clipboard_options, "");
+	struct vm vm;
+	vm_start(&f, &vm, "vm-dribble");
+	uint32_t pipe_id;
+	int fd = start_paste(&f, &vm, "application/octet-stream", &pipe_id);
+	static char fill[96 * 1024]; // more than the kernel's pipe buffer
+	memset(fill, 'x', sizeof(fill));
+	for (size_t sent = 0; sent < sizeof(fill); sent += 4096) {
+		test_assert(sim_send_write(&vm.sim, pipe_id, fill + sent, 4096, false));
+	}
+	char log[16384] = "";
+	size_t log_len = 0;
+	int64_t start = now_ms(), dropped_at = 0;
+	for (int64_t next = start; now_ms() < start + 16000 && dropped_at == 0;) {
+		if (now_ms() >= next) {
+			test_assert(sim_send_write(&vm.sim, pipe_id, "y", 1, false));
+			next += 500;
+		}
+		sim_handle_message(&vm.sim, 50);
+		recorder_dispatch(f.rec, 0);
+		log_len += sim_read_stderr(&vm.sim, log + log_len, sizeof(log) - log_len, 0);
+		if (strstr(log, "took nothing for") != NULL) {
+			dropped_at = now_ms();
+		}
+	}
+	test_assert_msg(dropped_at != 0, "the transfer was never dropped: %s", log);
+	test_note("dropped %.1f s after the pipe filled", (double)(dropped_at - start) / 1000);
+	test_assert(dropped_at - start >= 9000);
+	test_assert(guest_roundtrip(vm.g, TIMEOUT));
+	close(fd);
 	vm_stop(&vm);
 	teardown(&f);
 }
