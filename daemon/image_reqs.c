@@ -5,18 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/hash.h"
 #include "daemon/image_reqs.h"
 #include "wire/limits.h"
-
-/* murmur3's 64-bit finaliser: every input bit moves about half the output. */
-static uint64_t mix64(uint64_t h) {
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 void image_reqs_init(struct image_reqs *t, uint32_t max) {
 	*t = (struct image_reqs){0};
@@ -29,8 +20,8 @@ void image_reqs_init(struct image_reqs *t, uint32_t max) {
 		// and the pid, none of which the guest sees.
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		t->key = mix64((uint64_t)(uintptr_t)t ^ (uint64_t)now.tv_nsec << 20 ^
-			       (uint64_t)getpid());
+		t->key = hash_mix64((uint64_t)(uintptr_t)t ^ (uint64_t)now.tv_nsec << 20 ^
+				    (uint64_t)getpid());
 	}
 }
 
@@ -45,8 +36,8 @@ void image_reqs_finish(struct image_reqs *t) {
  * each lookup walk the whole table (seconds of host CPU at the limit). */
 static uint32_t shape_hash(const struct image_reqs *t, uint32_t width, uint32_t height,
 			   uint32_t fourcc, uint32_t flags) {
-	uint64_t h = mix64(t->key ^ ((uint64_t)width << 32 | height));
-	h = mix64(h ^ ((uint64_t)fourcc << 32 | flags));
+	uint64_t h = hash_mix64(t->key ^ ((uint64_t)width << 32 | height));
+	h = hash_mix64(h ^ ((uint64_t)fourcc << 32 | flags));
 	return (uint32_t)h;
 }
 

@@ -8,6 +8,7 @@
 #include "crossway-config.h"
 #include "daemon/drm_format.h"
 #include "daemon/fdtype.h"
+#include "daemon/hash.h"
 #include "daemon/policy.h"
 #include "proto_tables.h"
 #include "wire/limits.h"
@@ -1907,20 +1908,10 @@ static enum policy_verdict format_table(struct policy *p, struct policy_msg *msg
  * modifier" (no real modifier: vendor 0xff is reserved). */
 #define FORMAT_LISTED_MARKER 0xfffffffffffffffeull
 
-/* murmur3's 64-bit finaliser: every input bit moves about half the output. */
-static uint64_t mix64(uint64_t h) {
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /* Keyed: the compositor picks the pairs, and pairs chosen to share a slot
  * would make every lookup walk the set. */
 static uint32_t format_slot(const struct policy *p, uint32_t format, uint64_t modifier) {
-	uint64_t h = mix64(mix64(p->formats_key ^ format) ^ modifier);
+	uint64_t h = hash_mix64(hash_mix64(p->formats_key ^ format) ^ modifier);
 	return (uint32_t)h & (p->formats_shown_slots - 1);
 }
 

@@ -2422,6 +2422,24 @@ TEST(H_50_popup_cover) {
 	passed(&s, "H-50-popup-cover");
 }
 
+/* Asks for a popup of @parent_xdg through @positioner: a new surface, its
+ * xdg_surface (into *xdg_out unless NULL) and the xdg_popup, whose id it
+ * returns. */
+static uint32_t popup_request(struct msg *m, struct client *c, uint32_t comp, uint32_t wm,
+			      uint32_t parent_xdg, uint32_t positioner, uint32_t *xdg_out) {
+	uint32_t surface = c->next_id++, xdg = c->next_id++, popup = c->next_id++;
+	req(m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
+	    (union wayland_value[]){{.u = xdg}, {.u = surface}});
+	req(m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
+	    (union wayland_value[]){{.u = popup}, {.u = parent_xdg}, {.u = positioner}});
+	if (xdg_out != NULL) {
+		*xdg_out = xdg;
+	}
+	return popup;
+}
+
 /* Sets a positioner's size and anchor rectangle. */
 static void positioner_anchor(struct msg *m, uint32_t positioner, const int32_t r[4]) {
 	req(m, positioner, &proto_xdg_positioner, PROTO_XDG_POSITIONER_REQ_SET_SIZE,
@@ -2491,14 +2509,8 @@ TEST(H_45_subsurface_escape_geometry) {
 	set_position(&s, sub, -20000, -20000, -128, -128);
 	// A popup anchored at (5000, 5000): at the window's corner instead.
 	m = (struct msg){0};
-	uint32_t psurface = s.attacker->next_id++, pxdg = s.attacker->next_id++,
-		 popup = s.attacker->next_id++;
-	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
-	    (union wayland_value[]){{.u = psurface}});
-	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
-	    (union wayland_value[]){{.u = pxdg}, {.u = psurface}});
-	req(&m, pxdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
-	    (union wayland_value[]){{.u = popup}, {.u = xdg}, {.u = positioner}});
+	uint32_t pxdg;
+	uint32_t popup = popup_request(&m, s.attacker, comp, wm, xdg, positioner, &pxdg);
 	send_accepted(&s, &m, "get_popup ended the connection");
 	int32_t got[4][4];
 	test_assert_int_eq(
@@ -2547,14 +2559,7 @@ TEST(H_50_popup_parent_unmapped) {
 	setup(&s, &m);
 	mark(&s);
 	m = (struct msg){0};
-	uint32_t psurface = s.attacker->next_id++, pxdg = s.attacker->next_id++,
-		 popup = s.attacker->next_id++;
-	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
-	    (union wayland_value[]){{.u = psurface}});
-	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
-	    (union wayland_value[]){{.u = pxdg}, {.u = psurface}});
-	req(&m, pxdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
-	    (union wayland_value[]){{.u = popup}, {.u = xdg}, {.u = positioner}});
+	popup_request(&m, s.attacker, comp, wm, xdg, positioner, NULL);
 	send_accepted(&s, &m, "get_popup ended the connection");
 	int32_t got[4][4];
 	test_assert_int_eq(
@@ -2597,14 +2602,7 @@ TEST(H_50_popup_anchor_outside) {
 	// The first popup, through the far positioner.
 	mark(&s);
 	m = (struct msg){0};
-	uint32_t surface = s.attacker->next_id++, xdg = s.attacker->next_id++,
-		 popup = s.attacker->next_id++;
-	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
-	    (union wayland_value[]){{.u = surface}});
-	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
-	    (union wayland_value[]){{.u = xdg}, {.u = surface}});
-	req(&m, xdg, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
-	    (union wayland_value[]){{.u = popup}, {.u = parent}, {.u = far}});
+	uint32_t popup = popup_request(&m, s.attacker, comp, wm, parent, far, NULL);
 	send_accepted(&s, &m, "get_popup ended the connection");
 	int32_t got[4][4];
 	test_assert_int_eq(
@@ -2681,14 +2679,7 @@ TEST(H_50_popup_anchor_outside) {
 	m = (struct msg){0};
 	req(&m, big, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY,
 	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = 1000}, {.i = 800}});
-	uint32_t surface2 = s.attacker->next_id++, xdg2 = s.attacker->next_id++,
-		 popup2 = s.attacker->next_id++;
-	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
-	    (union wayland_value[]){{.u = surface2}});
-	req(&m, wm, &proto_xdg_wm_base, PROTO_XDG_WM_BASE_REQ_GET_XDG_SURFACE,
-	    (union wayland_value[]){{.u = xdg2}, {.u = surface2}});
-	req(&m, xdg2, &proto_xdg_surface, PROTO_XDG_SURFACE_REQ_GET_POPUP,
-	    (union wayland_value[]){{.u = popup2}, {.u = big}, {.u = far}});
+	popup_request(&m, s.attacker, comp, wm, big, far, NULL);
 	send_accepted(&s, &m, "a second get_popup ended the connection");
 	test_assert_int_eq(
 		int_args_after_mark(&s, "xdg_positioner.set_anchor_rect", 4, NULL, got, 4), 2);
