@@ -62,8 +62,8 @@ else
 	done
 fi
 
-files() { find "$1" -maxdepth 1 -type f ! -name '.*' | wc -l; }
-bytes() { du -sb "$1" | cut -f1; }
+files() { find "$1/" -maxdepth 1 -type f ! -name '.*' | wc -l; } # "/": a corpus may be a link
+bytes() { du -sbL "$1/" | cut -f1; }
 # Sums or takes the largest value of a "stat::" line over the jobs' logs.
 stat_sum() { cat "$2"/fuzz-*.log 2>/dev/null | sed -n "s/^stat::$1: *//p" | awk '{s += $1} END {print s + 0}'; }
 max_cov() { cat "$1"/fuzz-*.log 2>/dev/null | grep -oE 'cov: [0-9]+' | awk '{if ($2 > m) m = $2} END {print m + 0}'; }
