@@ -1962,41 +1962,14 @@ static bool format_set_add(struct policy *p, uint32_t format, uint64_t modifier,
 }
 
 /*
- * Remembers a format/modifier pair the guest is about to be shown (modifier
- * INVALID: any, as the format events of linux-dmabuf v1 and v2 say). Pairs
- * come again with every feedback object and bind, so they are kept once, in
- * a set: a guest asking for feedback again and again costs a lookup per
- * pair, not a walk of everything shown. False when the set is full: the
- * caller must not show the pair then, so everything shown stays checkable.
- */
-static bool remember_format(struct policy *p, uint32_t format, uint64_t modifier) {
-	if (modifier == FORMAT_LISTED_MARKER) {
-		return false; // not a modifier anyone can use
-	}
-	if (format_set_has(p, format, modifier)) {
-		return true;
-	}
-	if (p->formats_shown_count == FORMAT_TABLE_MAX_ENTRIES) {
-		return false;
-	}
-	bool listed = modifier != DRM_FORMAT_MOD_INVALID;
-	if (listed && !format_set_has(p, format, FORMAT_LISTED_MARKER) &&
-	    !format_set_add(p, format, FORMAT_LISTED_MARKER, true)) {
-		return false;
-	}
-	if (!format_set_add(p, format, modifier, true)) {
-		return false;
-	}
-	p->formats_shown_count++;
-	return true;
-}
-
-/*
- * Whether the pair may be shown to the guest: the allocator can make it
- * (the can_allocate hook, a question to the GPU driver) and the set has
- * room; then it is remembered as shown. Answers are kept both ways (refused
- * pairs up to FORMAT_TABLE_MAX_ENTRIES), so feedback the guest asks for
- * again and again asks the driver nothing new.
+ * Whether a format/modifier pair (modifier INVALID: any, as the format events
+ * of linux-dmabuf v1 and v2 say) may be shown to the guest: the allocator can
+ * make it (the can_allocate hook, a question to the GPU driver) and the set
+ * has room. Pairs come again with every feedback object and bind, so every
+ * answer is kept, in a set (refused pairs up to FORMAT_TABLE_MAX_ENTRIES): a
+ * guest asking for feedback again and again costs a lookup per pair and asks
+ * the driver nothing new. False when the set is full: the caller must not
+ * show the pair then, so everything shown stays checkable.
  */
 static bool offer_format(struct policy *p, uint32_t format, uint64_t modifier) {
 	if (modifier == FORMAT_LISTED_MARKER) {
@@ -2015,7 +1988,19 @@ static bool offer_format(struct policy *p, uint32_t format, uint64_t modifier) {
 		}
 		return false;
 	}
-	return remember_format(p, format, modifier);
+	if (p->formats_shown_count == FORMAT_TABLE_MAX_ENTRIES) {
+		return false;
+	}
+	bool listed = modifier != DRM_FORMAT_MOD_INVALID;
+	if (listed && !format_set_has(p, format, FORMAT_LISTED_MARKER) &&
+	    !format_set_add(p, format, FORMAT_LISTED_MARKER, true)) {
+		return false;
+	}
+	if (!format_set_add(p, format, modifier, true)) {
+		return false;
+	}
+	p->formats_shown_count++;
+	return true;
 }
 
 /* Shown as such, or the format was shown with modifier INVALID ("any") and
