@@ -70,6 +70,19 @@ static inline int fuzz_fds_count(void) {
 	return fuzz_fds_list(NULL);
 }
 
+/* The count the last passing fuzz_fds_check() saw; -1 before the first. */
+static int fuzz_fds_last_ok = -1;
+
+/*
+ * The count to compare the next input against. After a passing check it is
+ * that check's count: nothing runs between two inputs that keeps an fd
+ * (libFuzzer closes what it opens), so counting again before each input
+ * would only double the cost of the check.
+ */
+static inline int fuzz_fds_baseline(void) {
+	return fuzz_fds_last_ok >= 0 ? fuzz_fds_last_ok : fuzz_fds_count();
+}
+
 /*
  * Aborts unless as many fds are open as @before said; first prints each
  * open fd with what it is (readlink), so the leaked one can be told.
@@ -78,6 +91,7 @@ static inline void fuzz_fds_check(int before, const char *when) {
 	static int fds[FUZZ_FDS_MAX];
 	int now = fuzz_fds_list(fds);
 	if (now == before) {
+		fuzz_fds_last_ok = now;
 		return;
 	}
 	for (int i = 0; i < now && i < FUZZ_FDS_MAX; i++) {

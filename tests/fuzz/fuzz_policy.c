@@ -1189,7 +1189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		once = true;
 		cw_log_set_level(fuzz_verbose() ? CW_LOG_DEBUG : CW_LOG_SILENT);
 	}
-	int fds_before = fuzz_fds_count();
+	int fds_before = fuzz_fds_baseline();
 	struct fuzz_input in = {.data = data, .size = size};
 	struct harness *h = &harness;
 	uint32_t config = take8(&in);
