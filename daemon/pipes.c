@@ -77,8 +77,15 @@ void pipes_finish(struct pipes *p) {
 static int read_ready(int fd, uint32_t mask, void *data) {
 	struct read_pipe *rp = data;
 	rp->ready = true;
-	// Stop watching until a poll fence takes the data.
-	wl_event_source_fd_update(rp->source, 0);
+	if (mask & (WL_EVENT_HANGUP | WL_EVENT_ERROR)) {
+		// The writer closed: the rest and the EOF stay readable, and epoll
+		// reports a hang-up even with an empty mask, so stop watching.
+		wl_event_source_remove(rp->source);
+		rp->source = NULL;
+	} else {
+		// Stop watching until a poll fence takes the data.
+		wl_event_source_fd_update(rp->source, 0);
+	}
 	if (rp->owner->on_ready) {
 		rp->owner->on_ready(rp->owner->data);
 	}
@@ -139,6 +146,18 @@ struct read_pipe *pipes_next_ready(struct pipes *p) {
 	return NULL;
 }
 
+/* Waits for the next readiness. Returns false when the fd could not be
+ * watched again. */
+static bool watch_read(struct pipes *p, struct read_pipe *rp) {
+	rp->ready = false;
+	if (rp->source != NULL) {
+		wl_event_source_fd_update(rp->source, WL_EVENT_READABLE);
+		return true;
+	}
+	rp->source = wl_event_loop_add_fd(p->loop, rp->fd, WL_EVENT_READABLE, read_ready, rp);
+	return rp->source != NULL;
+}
+
 ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t cap, bool *hang_up) {
 	*hang_up = false;
 	if (rp->total >= rp->cap) {
@@ -157,9 +176,13 @@ ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t c
 		n = read(rp->fd, buf, cap);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0 && (errno == EAGAIN)) {
-		rp->ready = false;
-		wl_event_source_fd_update(rp->source, WL_EVENT_READABLE);
-		return -1;
+		// Nothing yet: wait. (Unwatched only if a writer came back, by
+		// opening /proc/PID/fd of crosswayd.)
+		if (watch_read(p, rp)) {
+			return -1;
+		}
+		cw_log(CW_LOG_INFO,
+		       "Clipboard transfer to the guest cut short: cannot watch its pipe");
 	}
 	if (n <= 0) {
 		// EOF, or an error that ends the transfer the same way.
@@ -168,8 +191,10 @@ ssize_t pipes_read(struct pipes *p, struct read_pipe *rp, uint8_t *buf, size_t c
 		return 0;
 	}
 	rp->total += (uint64_t)n;
-	rp->ready = false;
-	wl_event_source_fd_update(rp->source, WL_EVENT_READABLE);
+	// Once the writer closed, the rest is there: the pipe stays ready.
+	if (rp->source != NULL) {
+		watch_read(p, rp);
+	}
 	return n;
 }
 
@@ -223,6 +248,12 @@ void pipes_close_write(struct pipes *p, struct write_pipe *wp) {
 	close_write(p, wp);
 }
 
+static void reader_gone(struct pipes *p, struct write_pipe *wp) {
+	cw_log(CW_LOG_DEBUG, "Write pipe %" PRIu32 ": reader closed after %" PRIu64 " bytes",
+	       wp->item_id, wp->written);
+	close_write(p, wp);
+}
+
 /* Writes pending bytes. Returns false when the pipe is gone. */
 static bool drain(struct pipes *p, struct write_pipe *wp) {
 	bool was_blocked = wp->pending.len > p->buffer_limit;
@@ -237,10 +268,7 @@ static bool drain(struct pipes *p, struct write_pipe *wp) {
 		}
 		if (n <= 0) {
 			// The reader went away (EPIPE): nothing more to deliver.
-			cw_log(CW_LOG_DEBUG,
-			       "Write pipe %" PRIu32 ": reader closed after %" PRIu64 " bytes",
-			       wp->item_id, wp->written);
-			close_write(p, wp);
+			reader_gone(p, wp);
 			return false;
 		}
 		byte_queue_consume(&wp->pending, (size_t)n);
@@ -268,6 +296,13 @@ static bool drain(struct pipes *p, struct write_pipe *wp) {
 
 static int write_ready(int fd, uint32_t mask, void *data) {
 	struct write_pipe *wp = data;
+	if (mask & (WL_EVENT_ERROR | WL_EVENT_HANGUP)) {
+		// The reader went away. epoll says so even with an empty mask, so
+		// waiting for the guest would spin: close now, as on EPIPE (the
+		// context drops the guest's late WRITEs).
+		reader_gone(wp->owner, wp);
+		return 0;
+	}
 	drain(wp->owner, wp);
 	return 0;
 }

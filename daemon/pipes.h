@@ -36,6 +36,7 @@ struct read_pipe {
 	struct wl_list link; // pipes.reads
 	uint32_t id;         // the guest's identifier
 	int fd;              // read end, owned
+	// NULL once the writer closed: the pipe then stays readable to the EOF
 	struct wl_event_source *source;
 	bool ready;     // readable (data or EOF); waiting for a poll fence
 	uint64_t inode; // of the pipe, to find the relay from its write end

@@ -39,6 +39,12 @@ static const char *crosswayd(void) {
 	return test_program("CROSSWAYD");
 }
 
+static int64_t now_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void start_host(struct fixture *f) {
 	if (!host_start(&f->host, 640, 480)) {
 		test_skip("weston is not installed or did not start");
@@ -678,7 +684,7 @@ TEST(records_fit_a_small_ring) {
 
 /* The context process: spawned crosswayd forks into its PID namespace, so
  * the worker is its child (or itself, when not sandboxed). */
-static int context_fd_count(pid_t pid) {
+static pid_t context_pid(pid_t pid) {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
 	FILE *f = fopen(path, "r");
@@ -689,7 +695,12 @@ static int context_fd_count(pid_t pid) {
 		}
 		fclose(f);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/fd", child > 0 ? child : (int)pid);
+	return child > 0 ? (pid_t)child : pid;
+}
+
+static int context_fd_count(pid_t pid) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)context_pid(pid));
 	DIR *d = opendir(path);
 	if (d == NULL) {
 		return -1;
@@ -1104,36 +1115,56 @@ static bool client_selection_offers(struct recorder *rec, const char *mime) {
 	return false;
 }
 
-TEST(clipboard_guest_to_host_over_the_ring) {
-	struct clip c;
-	clip_setup(&c, "guest-to-host");
-	struct guest *g = &c.f.g;
+/* The guest sets a selection offering CLIP_MIME; returns its data source. */
+static uint32_t set_guest_selection(struct clip *c) {
+	struct guest *g = &c->f.g;
 	uint32_t source = guest_new_id(g);
-	test_assert(guest_request(g, c.ddm, 0 /* create_data_source */, &source, 4, NULL, NULL, 0));
+	test_assert(
+		guest_request(g, c->ddm, 0 /* create_data_source */, &source, 4, NULL, NULL, 0));
 	struct bytes b = {0};
 	bytes_string(&b, CLIP_MIME);
 	test_assert(
 		guest_request(g, source, 0 /* offer */, b.data, (uint32_t)b.len, NULL, NULL, 0));
 	// Only the serial of an input event on the guest's own window may set
 	// the host's selection (rule 11).
-	uint32_t serial = guest_take_focus(g, c.seat, TIMEOUT);
+	uint32_t serial = guest_take_focus(g, c->seat, TIMEOUT);
 	test_assert_msg(serial != 0, "the guest got no keyboard focus");
 	uint32_t sel[] = {source, serial};
-	test_assert(guest_request(g, c.device, 1 /* set_selection */, sel, 8, NULL, NULL, 0));
+	test_assert(guest_request(g, c->device, 1 /* set_selection */, sel, 8, NULL, NULL, 0));
 	test_assert(guest_roundtrip(g, TIMEOUT));
-	for (int i = 0; i < 50 && !client_selection_offers(c.rec, CLIP_MIME); i++) {
-		recorder_dispatch(c.rec, 10);
+	for (int i = 0; i < 50 && !client_selection_offers(c->rec, CLIP_MIME); i++) {
+		recorder_dispatch(c->rec, 10);
 	}
-	test_assert_msg(client_selection_offers(c.rec, CLIP_MIME),
+	test_assert_msg(client_selection_offers(c->rec, CLIP_MIME),
 			"the compositor has no selection from the guest");
-	int fd = recorder_receive_selection(c.rec, CLIP_MIME);
+	return source;
+}
+
+/* A host app asks for the guest's selection: returns the read end it got and
+ * sets *pipe_id to the write pipe the guest was given. */
+static int ask_guest_selection(struct clip *c, uint32_t source, uint32_t *pipe_id) {
+	struct guest *g = &c->f.g;
+	uint32_t from = g->event_count;
+	int fd = recorder_receive_selection(c->rec, CLIP_MIME);
 	test_assert(fd >= 0);
-	int send = guest_wait_event(g, source, 1 /* send */, TIMEOUT);
+	int send = -1;
+	for (int64_t end = now_ms() + TIMEOUT; send < 0 && now_ms() < end;) {
+		test_assert(guest_poll(g, TIMEOUT));
+		send = guest_find_event(g, source, 1 /* send */, from);
+	}
 	test_assert_msg(send >= 0, "no wl_data_source.send reached the guest");
 	const struct guest_event *e = &g->events[send];
 	test_assert_int_eq(e->id_count, 1);
 	test_assert_int_eq(e->types[0], CROSS_DOMAIN_ID_TYPE_WRITE_PIPE);
-	uint32_t pipe_id = e->ids[0];
+	*pipe_id = e->ids[0];
+	return fd;
+}
+
+TEST(clipboard_guest_to_host_over_the_ring) {
+	struct clip c;
+	clip_setup(&c, "guest-to-host");
+	uint32_t pipe_id;
+	int fd = ask_guest_selection(&c, set_guest_selection(&c), &pipe_id);
 	// Write in chunks as a guest does (<= one ring page each), reading the
 	// host end as we go so the pipe never fills.
 	uint8_t *got = malloc(CLIP_SIZE + 1);
@@ -1170,5 +1201,117 @@ TEST(clipboard_guest_to_host_over_the_ring) {
 	test_assert_msg(memcmp(got, c.payload, CLIP_SIZE) == 0,
 			"the host read other bytes than the guest wrote");
 	free(got);
+	clip_teardown(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* A pipe end the host closed while the guest is not polling: epoll keeps
+ * reporting the hang-up whatever the watch mask, and crosswayd must not spin
+ * on it. */
+
+/* CPU time (user + system) the context process has used, in ms. */
+static int64_t context_cpu_ms(pid_t pid) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)context_pid(pid));
+	FILE *f = fopen(path, "r");
+	test_assert(f != NULL);
+	char line[1024];
+	size_t n = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[n] = '\0';
+	// Fields 14 and 15, counted after the command name in parentheses.
+	const char *p = strrchr(line, ')');
+	unsigned long utime = 0, stime = 0;
+	test_assert(p != NULL &&
+		    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			   &stime) == 2);
+	return (int64_t)(utime + stime) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
+/* About a second with the guest not polling (the compositor still served);
+ * returns the context's CPU time over it: a spin uses all of it. */
+static int64_t idle_cpu_ms(struct clip *c) {
+	int64_t before = context_cpu_ms(c->f.sim.pid);
+	for (int64_t end = now_ms() + 1000, left; (left = end - now_ms()) > 0;) {
+		recorder_dispatch(c->rec, (int)left);
+	}
+	int64_t used = context_cpu_ms(c->f.sim.pid) - before;
+	test_note("%lld ms of CPU time in an idle second", (long long)used);
+	return used;
+}
+
+#define IDLE_CPU_MAX_MS 100 // a spin takes ~1000; idle is ~0
+
+TEST(clipboard_host_reader_gone_before_the_guest_writes) {
+	struct clip c;
+	clip_setup(&c, "guest-to-host");
+	uint32_t source = set_guest_selection(&c);
+	uint32_t pipe_id;
+	int fd = ask_guest_selection(&c, source, &pipe_id);
+	// The paste gave up before the guest wrote anything.
+	int fds_before = context_fd_count(c.f.sim.pid);
+	close(fd);
+	int64_t used = idle_cpu_ms(&c);
+	test_assert_msg(used < IDLE_CPU_MAX_MS, "crosswayd spun: %lld ms of CPU time",
+			(long long)used);
+	test_assert_msg(context_fd_count(c.f.sim.pid) < fds_before, "the write pipe stayed open");
+	// The guest writes late: dropped, not an error.
+	test_assert(sim_send_write(&c.f.sim, pipe_id, c.payload, 1000, true));
+	test_assert(guest_roundtrip(&c.f.g, TIMEOUT));
+	test_assert(!c.f.sim.have_error);
+	// The next paste gets the data.
+	fd = ask_guest_selection(&c, source, &pipe_id);
+	test_assert(sim_send_write(&c.f.sim, pipe_id, c.payload, 1000, true));
+	uint8_t got[1001];
+	size_t have = 0;
+	ssize_t r;
+	while (have < sizeof(got) && (r = read(fd, got + have, sizeof(got) - have)) > 0) {
+		have += (size_t)r;
+	}
+	close(fd);
+	test_assert_int_eq(have, 1000);
+	test_assert(memcmp(got, c.payload, 1000) == 0);
+	clip_teardown(&c);
+}
+
+static bool receive_done(struct recorder *rec) {
+	return recorder_count(rec, "wl_data_offer.receive") > 0 &&
+	       recorder_transfer_count(rec) == 0;
+}
+
+TEST(clipboard_host_writer_gone_while_the_guest_waits) {
+	struct clip c;
+	clip_setup(&c, "both");
+	struct guest *g = &c.f.g;
+	// Several records' worth, all in the pipe buffer at once.
+	const uint32_t size = 10000;
+	test_assert(recorder_offer_selection(c.rec, CLIP_MIME, c.payload, size));
+	int sel = guest_wait_event(g, c.device, 5 /* selection */, TIMEOUT);
+	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
+	uint32_t offer = guest_event_word(&g->events[sel], 0);
+	struct bytes b = {0};
+	bytes_string(&b, CLIP_MIME);
+	uint32_t ids[] = {sim_next_read_pipe(&c.f.sim)};
+	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
+	test_assert(
+		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
+	// The host app writes everything and closes; the guest is not polling.
+	for (int64_t end = now_ms() + TIMEOUT; !receive_done(c.rec) && now_ms() < end;) {
+		recorder_dispatch(c.rec, 10);
+	}
+	test_assert_msg(receive_done(c.rec), "the host never wrote the selection");
+	int64_t used = idle_cpu_ms(&c);
+	test_assert_msg(used < IDLE_CPU_MAX_MS, "crosswayd spun: %lld ms of CPU time",
+			(long long)used);
+	test_assert(guest_roundtrip(g, TIMEOUT));
+	// Everything the host wrote, then EOF.
+	for (int i = 0; i < 100 && !g->read_hang_up; i++) {
+		test_assert(guest_poll(g, TIMEOUT));
+	}
+	test_assert_msg(g->read_hang_up, "no hang-up after %u bytes", g->read_len);
+	test_assert_int_eq(g->read_id, ids[0]);
+	test_assert_int_eq(g->read_len, size);
+	test_assert(memcmp(g->read_data, c.payload, size) == 0);
+	test_assert(!c.f.sim.have_error);
 	clip_teardown(&c);
 }
