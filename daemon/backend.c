@@ -13,20 +13,38 @@
 #include "daemon/log.h"
 #include "wire/limits.h"
 
-#define BACKEND_OUT_FDS 64
+#define BACKEND_OUT_FDS (2 * BACKEND_OUT_FDS_PAUSE)
+
+/* Whether requests are read and handled now. */
+static bool reading(const struct backend *b) {
+	return !b->paused && !b->rejected && !b->closed && !backend_output_full(b);
+}
 
 static void update_mask(struct backend *b) {
 	if (b->source == NULL) {
 		return;
 	}
 	uint32_t mask = 0;
-	if (!b->paused && !b->closed) {
+	if (reading(b)) {
 		mask |= WL_EVENT_READABLE;
 	}
 	if (b->want_write && !b->closed) {
 		mask |= WL_EVENT_WRITABLE;
 	}
-	wl_event_source_fd_update(b->source, mask);
+	if (mask != b->mask) { // an epoll_ctl per change, not per call
+		b->mask = mask;
+		wl_event_source_fd_update(b->source, mask);
+	}
+}
+
+static void resume_idle(void *data);
+
+/* Reading may go on: packets read before it stopped must not wait for new
+ * ones (the socket may stay quiet), so an idle callback handles them. */
+static void schedule_waiting(struct backend *b) {
+	if (reading(b) && b->batch_next < b->batch_count && b->idle == NULL && b->loop != NULL) {
+		b->idle = wl_event_loop_add_idle(b->loop, resume_idle, b);
+	}
 }
 
 /* The backend closed its end with our messages still unread in it: the
@@ -47,12 +65,14 @@ static void fail(struct backend *b, const char *error) {
 	}
 }
 
-/* A malformed message: stop reading, but the socket can still carry ERROR. */
+/* A malformed message: stop reading, but the socket can still carry ERROR.
+ * (Its own flag, not `paused`: the owner may have paused reading already, and
+ * a resume must not read on past the bad packet.) */
 static void reject(struct backend *b, const char *error) {
-	if (b->closed || b->paused) {
+	if (b->closed || b->rejected) {
 		return;
 	}
-	b->paused = true;
+	b->rejected = true;
 	update_mask(b);
 	if (b->on_closed) {
 		b->on_closed(b->data, error, true);
@@ -102,7 +122,7 @@ static bool handle_packet(struct backend *b, unsigned i) {
 	}
 	b->received++;
 	int fd = pk->nfds > 0 ? pk->fds[0] : -1;
-	return b->on_message(b->data, &msg, fd) && !b->paused && !b->closed;
+	return b->on_message(b->data, &msg, fd) && reading(b);
 }
 
 /* Handles the packets of the current batch in order until one says stop.
@@ -179,8 +199,15 @@ static unsigned read_batch(struct backend *b) {
 				}
 			}
 		}
-		if (pk->len == 0) {
-			// EOF: whatever follows cannot exist; stop at this packet.
+	}
+	// A zero-length packet reads as EOF and ends the link there: the
+	// packets after it (a backend may send an empty packet and go on) are
+	// not handled, but their fds are already ours to close.
+	for (int i = 0; i < n; i++) {
+		if (b->batch[i].len == 0) {
+			for (int k = i + 1; k < n; k++) {
+				close_fds(b->batch[k].fds, b->batch[k].nfds);
+			}
 			n = i + 1;
 			break;
 		}
@@ -195,6 +222,11 @@ static unsigned read_batch(struct backend *b) {
 #define BACKEND_MAX_PER_WAKEUP 256
 
 void backend_dispatch(struct backend *b) {
+	// Nothing is handled while paused (the owner's queues or ours are at
+	// their limits), nor after a malformed packet or the end of the link.
+	if (!reading(b)) {
+		return;
+	}
 	// Packets read before a pause come first.
 	if (!handle_batch(b)) {
 		return;
@@ -204,7 +236,7 @@ void backend_dispatch(struct backend *b) {
 	// short batch means the socket is empty, with no extra call to learn
 	// that it is.
 	unsigned handled = 0;
-	while (!b->paused && !b->closed && handled < BACKEND_MAX_PER_WAKEUP) {
+	while (reading(b) && handled < BACKEND_MAX_PER_WAKEUP) {
 		unsigned n = read_batch(b);
 		if (n == 0 || !handle_batch(b)) {
 			return;
@@ -220,9 +252,7 @@ void backend_dispatch(struct backend *b) {
 static void resume_idle(void *data) {
 	struct backend *b = data;
 	b->idle = NULL;
-	if (!b->paused && !b->closed) {
-		backend_dispatch(b);
-	}
+	backend_dispatch(b);
 }
 
 static int handle_event(int fd, uint32_t mask, void *data) {
@@ -262,6 +292,7 @@ bool backend_init(struct backend *b, struct wl_event_loop *loop, int fd, uint32_
 	if (b->source == NULL) {
 		goto error;
 	}
+	b->mask = WL_EVENT_READABLE;
 	return true;
 error:
 	backend_finish(b);
@@ -300,9 +331,11 @@ bool backend_commit(struct backend *b, size_t n, int fd) {
 		return false;
 	}
 	byte_queue_commit(&b->out, n);
-	if (b->out.len > b->out_limit && !b->paused) {
+	if (backend_output_full(b) && (b->mask & WL_EVENT_READABLE)) {
 		// The backend is not taking our output: stop taking its input.
-		cw_log(CW_LOG_DEBUG, "Backend output queue full (%zu bytes), pausing", b->out.len);
+		cw_log(CW_LOG_DEBUG, "Backend output queue full (%zu bytes, %zu fds), pausing",
+		       b->out.len, b->out_fds.len);
+		update_mask(b);
 	}
 	return true;
 }
@@ -382,10 +415,9 @@ bool backend_flush(struct backend *b) {
 			continue; // the socket filled up mid-batch: EAGAIN next time
 		}
 	}
-	if (b->want_write) {
-		b->want_write = false;
-		update_mask(b);
-	}
+	b->want_write = false;
+	update_mask(b); // also resumes reading if the queue was full
+	schedule_waiting(b);
 	return true;
 }
 
@@ -407,9 +439,7 @@ void backend_set_paused(struct backend *b, bool paused) {
 	}
 	b->paused = paused;
 	update_mask(b);
-	if (!paused && b->batch_next < b->batch_count && b->idle == NULL && b->loop != NULL) {
-		b->idle = wl_event_loop_add_idle(b->loop, resume_idle, b);
-	}
+	schedule_waiting(b);
 }
 
 bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello) {

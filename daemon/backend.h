@@ -49,8 +49,10 @@ struct backend {
 	struct fd_queue out_fds; // pos = stream position of the carrying packet
 	size_t out_limit;        // pause reading above this many queued bytes
 	bool paused;             // reading suspended by the owner
+	bool rejected;           // a malformed packet: nothing more is read, ERROR may be sent
 	bool closed;             // EOF or error seen; nothing more is read or sent
 	bool want_write;
+	uint32_t mask; // the event mask last given to the loop
 	backend_message_func_t on_message;
 	backend_closed_func_t on_closed;
 	void *data;
@@ -110,8 +112,18 @@ void backend_dispatch(struct backend *b);
  */
 bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello);
 
-static inline size_t backend_queued(const struct backend *b) {
-	return b->out.len;
+/* Blob replies (each with an fd) the backend may leave unread before
+ * crosswayd stops reading its requests; twice this many fit in the queue. */
+#define BACKEND_OUT_FDS_PAUSE 32
+
+/*
+ * True when the backend is not taking crosswayd's output fast enough: more
+ * than out_limit bytes, or BACKEND_OUT_FDS_PAUSE fds, wait to be sent.
+ * Reading its requests (which make more output) stops until the queue
+ * drains, so the queue stays bounded; the backend does that itself.
+ */
+static inline bool backend_output_full(const struct backend *b) {
+	return b->out.len > b->out_limit || b->out_fds.len >= BACKEND_OUT_FDS_PAUSE;
 }
 
 #endif

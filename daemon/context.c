@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/pipes.h"
 #include "daemon/resources.h"
+#include "daemon/sock.h"
 #include "wire/cross_domain.h"
 #include "wire/limits.h"
 
@@ -92,6 +93,7 @@ struct context {
 
 	struct wl_event_source *stall_timer;
 	bool stall_armed;
+	bool shutdown_received; // the backend's last message came
 	struct wl_event_source *linger_timer;
 	struct wl_event_source *sigterm;
 
@@ -246,9 +248,8 @@ static int linger_expired(void *data) {
 /* Backpressure                                                           */
 
 static void update_backend_pause(struct context *ctx) {
-	bool pause = (ctx->have_comp && compositor_full(&ctx->comp)) ||
-		     pipes_blocked(&ctx->pipes) ||
-		     backend_queued(&ctx->backend) > ctx->backend.out_limit;
+	// (The backend stops reading by itself while its own output is full.)
+	bool pause = (ctx->have_comp && compositor_full(&ctx->comp)) || pipes_blocked(&ctx->pipes);
 	backend_set_paused(&ctx->backend, pause);
 }
 
@@ -258,8 +259,7 @@ static void update_compositor_reading(struct context *ctx) {
 	}
 	size_t queued = ctx->fw.guest_out.len;
 	bool full = queued > ctx->policy_config.limits.host_queue_bytes ||
-		    ctx->fw.guest_out_fds.len + WAYLAND_MAX_FDS_PER_SENDMSG >
-			    ctx->fw.guest_out_fds.cap;
+		    ctx->fw.guest_out_fds.len + SOCK_RECV_FDS_MAX > ctx->fw.guest_out_fds.cap;
 	if (full) {
 		compositor_set_reading(&ctx->comp, false);
 		if (!ctx->stall_armed) {
@@ -345,7 +345,13 @@ static void emit_blob_reply(struct context *ctx, uint32_t serial,
 		fail(ctx, CONTEXT_EXIT_ERROR, "backend output queue %s", byte_queue_why());
 		return;
 	}
-	backend_commit(&ctx->backend, backend_link_encode_blob_reply(out, cap, serial, reply), fd);
+	if (!backend_commit(&ctx->backend, backend_link_encode_blob_reply(out, cap, serial, reply),
+			    fd)) {
+		// Reading pauses well before the fd queue is full, so this is a
+		// backend that sent far more CREATE_BLOBs than it reads replies.
+		fail(ctx, CONTEXT_EXIT_ERROR,
+		     "backend output queue: too many BLOB_REPLY fds not read by the backend");
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -502,6 +508,7 @@ static void deliver(struct context *ctx) {
 		return;
 	}
 	uint8_t rec[RECORD_MAX];
+	uint64_t written_before = ctx->records_written;
 	while (ctx->poll_len > 0 && !ctx->done) {
 		bool have_receive = ctx->have_fw &&
 				    (ctx->fw.guest_out.len > 0 || ctx->fw.guest_out_fds.len > 0);
@@ -543,6 +550,11 @@ static void deliver(struct context *ctx) {
 		ctx->poll_len--;
 		emit_fence_done(ctx, fence, CROSSWAY_BACKEND_RING_CHANNEL);
 		ctx->records_written++;
+	}
+	if (ctx->stall_armed && ctx->records_written != written_before) {
+		// The guest is polling, only slowly: the stall timer measures
+		// time without progress, not time above the limit.
+		wl_event_source_timer_update(ctx->stall_timer, (int)ctx->stall_seconds * 1000);
 	}
 	update_compositor_reading(ctx);
 	if (ctx->comp_eof && ctx->eof_sent && !ctx->ending) {
@@ -762,9 +774,9 @@ static void cmd_send(struct context *ctx, const struct cross_domain_cmd *cmd) {
 		     cmd->send.layout, ctx->layout);
 		return;
 	}
-	if (ctx->comp_eof || ctx->ending) {
-		return; // nobody to send to; the guest will see the EOF record
-	}
+	// With nobody to send to (the guest will see the EOF record), the
+	// identifiers are still checked, but nothing is sent or made.
+	bool dropping = ctx->comp_eof || ctx->ending;
 	struct wire_error err;
 	bool have_pipe = false;
 	for (uint32_t i = 0; i < cmd->send.num_identifiers; i++) {
@@ -793,6 +805,9 @@ static void cmd_send(struct context *ctx, const struct cross_domain_cmd *cmd) {
 				     i, id);
 				return;
 			}
+			if (dropping) {
+				continue;
+			}
 			fd = fd_dup(r->fd);
 		} else if (type == CROSS_DOMAIN_ID_TYPE_READ_PIPE) {
 			if (have_pipe) {
@@ -800,6 +815,9 @@ static void cmd_send(struct context *ctx, const struct cross_domain_cmd *cmd) {
 				return;
 			}
 			have_pipe = true;
+			if (dropping) {
+				continue;
+			}
 			if (!pipes_add_read(&ctx->pipes, id, &fd, &err)) {
 				fail(ctx, CONTEXT_EXIT_ERROR, "SEND: identifier %" PRIu32 ": %s", i,
 				     err.text);
@@ -821,6 +839,9 @@ static void cmd_send(struct context *ctx, const struct cross_domain_cmd *cmd) {
 			fail(ctx, CONTEXT_EXIT_ERROR, "SEND: %s", err.text);
 			return;
 		}
+	}
+	if (dropping) {
+		return;
 	}
 	if (!forward_guest_bytes(&ctx->fw, cmd->send.data, cmd->send.data_size, &err) ||
 	    !forward_guest_end(&ctx->fw, &err)) {
@@ -1208,6 +1229,13 @@ static bool backend_message(void *data, const struct backend_msg *msg, int fd) {
 		fd_close(&fd);
 		return false;
 	}
+	if (ctx->shutdown_received) {
+		// crossway-backend(7): nothing follows SHUTDOWN.
+		fd_close(&fd);
+		fail(ctx, CONTEXT_EXIT_ERROR, "%s after SHUTDOWN",
+		     backend_link_type_name(msg->hdr.type));
+		return false;
+	}
 	if (!ctx->hello_done && msg->hdr.type != CROSSWAY_BACKEND_HELLO) {
 		fd_close(&fd);
 		fail(ctx, CONTEXT_EXIT_ERROR, "%s before HELLO",
@@ -1238,6 +1266,7 @@ static bool backend_message(void *data, const struct backend_msg *msg, int fd) {
 		handle_create_blob(ctx, msg);
 		break;
 	case CROSSWAY_BACKEND_SHUTDOWN:
+		ctx->shutdown_received = true;
 		complete_poll_fences(ctx);
 		backend_flush(&ctx->backend);
 		begin_ending(ctx, CONTEXT_EXIT_CLEAN, "the backend asked to shut down");
@@ -1245,7 +1274,9 @@ static bool backend_message(void *data, const struct backend_msg *msg, int fd) {
 	}
 	fd_close(&fd);
 	flush_all(ctx);
-	return !ctx->done && !ctx->ending;
+	// After SHUTDOWN the rest of the batch is read too: anything there is
+	// an error.
+	return !ctx->done && (!ctx->ending || ctx->shutdown_received);
 }
 
 static void backend_closed(void *data, const char *error, bool can_send) {

@@ -8,8 +8,7 @@
 #include "daemon/sock.h"
 #include "wire/limits.h"
 
-/* fds one recvmsg can bring: libwayland sends at most 28 per sendmsg. */
-#define RECV_FDS 64
+#define RECV_FDS SOCK_RECV_FDS_MAX
 
 enum sock_result sock_recv(int fd, struct byte_queue *in, struct fd_queue *fds, size_t chunk,
 			   size_t *received, const char **why) {

@@ -19,6 +19,10 @@ enum sock_result {
 	SOCK_ERROR,    // errno set, or a reason in the text
 };
 
+/* fds one sock_recv can bring (libwayland sends at most 28 per sendmsg;
+ * other peers may send more, up to this many, in one). */
+#define SOCK_RECV_FDS_MAX 64
+
 /**
  * Reads up to @chunk bytes into @in and the fds that came with them into
  * @fds (taken by the queue). Truncated control data (fds lost to a full fd

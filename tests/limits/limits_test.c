@@ -958,6 +958,28 @@ TEST(clipboard_cap_guest_to_host) {
 }
 
 /*
+ * crossway-backend(7): nothing follows SHUTDOWN. While the context lingers
+ * for an open transfer (a host paste waiting on the guest), a request after
+ * SHUTDOWN is a link error: it was handled as if nothing had ended.
+ */
+TEST(request_after_shutdown_is_an_error) {
+	struct fixture f;
+	setup(&f, &clipboard_options, "");
+	struct vm vm;
+	vm_start(&f, &vm, "vm-clip");
+	uint32_t pipe_id;
+	int fd = start_paste(&f, &vm, "text/plain", &pipe_id);
+	test_assert(sim_send_shutdown(&vm.sim));
+	uint8_t fence[64];
+	size_t n = backend_link_encode_fence(fence, sizeof(fence), ++vm.sim.serial, 7,
+					     CROSSWAY_BACKEND_RING_QUERY);
+	test_assert(sim_send_raw(&vm.sim, fence, n, -1));
+	expect_error(&f, &vm, "FENCE after SHUTDOWN");
+	close(fd);
+	teardown(&f);
+}
+
+/*
  * H-54 clipboard-oversize: with the default policy a guest's 256 001-byte
  * text copy reaches the host as its first 64 000 bytes, then EOF; the rest of
  * the stream is dropped, not buffered, and the context goes on.
