@@ -392,7 +392,9 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t
 	if (t.kind == FDTYPE_MEMORY) {
 		it->memory.fd = fd;
 		it->memory.size = t.size;
-		it->memory.read_only = t.read_only;
+		// Host memory is the guest's to read only (keymaps, format
+		// tables): a compositor may hand every client one writable fd.
+		it->memory.read_only = true;
 		*type = CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB;
 		*size = t.size > UINT32_MAX ? UINT32_MAX : (uint32_t)t.size;
 		return true;

@@ -291,6 +291,34 @@ bool forward_guest_end(struct forward *fw, struct wire_error *err) {
 	return true;
 }
 
+/*
+ * Why the compositor's @fd may not go to the guest with event @m, or NULL
+ * when it may. A `send` event's fd is the write end of a pipe the guest
+ * fills; every other event's (keymap, format_table ...) is memory the guest
+ * reads, at least as large as the event's "size" argument says (a smaller
+ * one would fault the guest's reader).
+ */
+static const char *event_fd_refused(int fd, const struct proto_message *m,
+				    const struct wayland_args *args) {
+	struct fdtype t;
+	if (!fdtype_classify(fd, &t)) {
+		return "";
+	}
+	if (strcmp(m->name, "send") == 0) {
+		return t.kind == FDTYPE_PIPE_WRITE ? NULL : " where a pipe belongs";
+	}
+	if (t.kind != FDTYPE_MEMORY) {
+		return " where memory belongs";
+	}
+	for (unsigned i = 0; i < m->arg_count; i++) {
+		if (m->args[i].type == PROTO_ARG_UINT && strcmp(m->args[i].name, "size") == 0 &&
+		    args->value[i] > t.size) {
+			return " smaller than the size the event gives";
+		}
+	}
+	return NULL;
+}
+
 static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_msg_header *hdr,
 			 struct wire_error *err) {
 	struct compositor *comp = fw->comp;
@@ -321,18 +349,17 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 		}
 		return true;
 	}
-	// Only memory and write pipes may reach a guest (guests know
-	// identifier types 1 and 4 only); anything else loses its message.
+	// Only the fds the event is for reach a guest (and guests know
+	// identifier types 1 and 4 only); any other loses its message.
 	for (unsigned i = 0; i < m->fd_count; i++) {
 		int fd = fd_queue_peek(&comp->in_fds, i)->fd;
-		struct fdtype t;
-		if (!fdtype_classify(fd, &t) ||
-		    (t.kind != FDTYPE_MEMORY && t.kind != FDTYPE_PIPE_WRITE)) {
+		const char *why = event_fd_refused(fd, m, &args);
+		if (why != NULL) {
 			char what[64];
 			cw_log(CW_LOG_INFO,
-			       "Dropped %s#%" PRIu32 ".%s from the compositor: it carries a %s",
+			       "Dropped %s#%" PRIu32 ".%s from the compositor: it carries a %s%s",
 			       sender->interface->name, hdr->object_id, m->name,
-			       fdtype_describe(fd, what, sizeof(what)));
+			       fdtype_describe(fd, what, sizeof(what)), why);
 			for (unsigned k = 0; k < m->fd_count; k++) {
 				fd_queue_drop(&comp->in_fds);
 			}
@@ -387,6 +414,10 @@ static bool host_message(struct forward *fw, uint8_t *src, const struct wayland_
 		fw->dropped++;
 		return true;
 	case POLICY_REWRITE:
+		if (pm.rewrite_size > (size_t)hdr->size + REWRITE_SLACK) {
+			return wire_error_set(err, "%s.%s: rewritten event too large",
+					      sender->interface->name, m->name);
+		}
 		memcpy(dst, rewrite, pm.rewrite_size);
 		size = pm.rewrite_size;
 		break;

@@ -834,7 +834,8 @@ TEST(ten_thousand_shm_buffers_leave_fds_rss_and_compositor_objects_as_they_were)
 
 /*
  * ring_test's keymap_arrives_as_a_blob checks that a keymap becomes a blob
- * with the right bytes. Here: whether the guest may write it. The recorder's
+ * with the right bytes. Here: that the guest may only read it, whatever the
+ * fd allows. The recorder's
  * seat sends a write-sealed memfd (or an unsealed one); the O_RDONLY case
  * needs a seat of our own, since the recorder never sends one.
  */
@@ -898,11 +899,13 @@ struct keymap_case {
 static const struct keymap_case keymap_cases[] = {
 	{"write-sealed memfd", false, false, CROSSWAY_BACKEND_MAP_ACCESS_READ, false},
 	{"O_RDONLY memfd", true, false, CROSSWAY_BACKEND_MAP_ACCESS_READ, false},
-	{"unsealed read-write memfd", false, true,
-	 CROSSWAY_BACKEND_MAP_ACCESS_READ | CROSSWAY_BACKEND_MAP_ACCESS_WRITE, true},
+	// A compositor may give every client the same writable keymap: the
+	// guest still only reads it (a guest writing it would change other
+	// host clients' keymap).
+	{"unsealed read-write memfd", false, true, CROSSWAY_BACKEND_MAP_ACCESS_READ, true},
 };
 
-TEST_P(received_keymap_map_info_follows_the_fds_write_access, keymap_cases) {
+TEST_P(received_keymap_is_read_only_for_the_guest, keymap_cases) {
 	struct fixture f;
 	memset(&f, 0, sizeof(f));
 	f.rec = recorder_create(&(struct recorder_options){.seat = !data->own_seat,
@@ -930,7 +933,7 @@ TEST_P(received_keymap_map_info_follows_the_fds_write_access, keymap_cases) {
 	test_assert_int_eq(reply.map_info & CROSSWAY_BACKEND_MAP_ACCESS_MASK, data->access);
 	test_assert_int_eq(reply.map_info & CROSSWAY_BACKEND_MAP_CACHE_MASK,
 			   CROSSWAY_BACKEND_MAP_CACHE_CACHED);
-	// What map_info promises matches what the fd allows.
+	// The fd itself is what the compositor sent.
 	void *w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	test_assert_int_eq(w != MAP_FAILED, data->writable_mapping);
 	if (w != MAP_FAILED) {
@@ -943,6 +946,88 @@ TEST_P(received_keymap_map_info_follows_the_fds_write_access, keymap_cases) {
 		test_assert(memcmp(got, ro_keymap, sizeof(got)) == 0);
 	}
 	close(fd);
+	stop(&f);
+}
+
+/*
+ * A keymap event whose fd the guest cannot use loses the event (logged and
+ * counted): a pipe where memory belongs, or memory smaller than the size the
+ * event gives (the guest's reader would fault past its end). The seat below
+ * sends keymap_bad_kind's fd.
+ */
+static int keymap_bad_kind;
+
+static void bad_seat_get_keyboard(struct wl_client *client, struct wl_resource *resource,
+				  uint32_t id) {
+	struct wl_resource *r = wl_resource_create(client, &wl_keyboard_interface,
+						   wl_resource_get_version(resource), id);
+	test_assert(r != NULL);
+	wl_resource_set_implementation(r, &ro_keyboard_impl, NULL, NULL);
+	int fd, spare = -1;
+	if (keymap_bad_kind == 0) {
+		int p[2];
+		test_assert(pipe2(p, O_CLOEXEC) == 0);
+		fd = p[1];
+		spare = p[0];
+	} else {
+		fd = memfd_create("short-keymap", MFD_CLOEXEC);
+		test_assert(fd >= 0);
+		test_assert_int_eq(write(fd, ro_keymap, sizeof(ro_keymap)),
+				   (ssize_t)sizeof(ro_keymap));
+	}
+	wl_keyboard_send_keymap(r, WL_KEYBOARD_KEYMAP_FORMAT_XKB_V1, fd, 65536);
+	close(fd);
+	if (spare >= 0) {
+		close(spare);
+	}
+}
+
+static const struct wl_seat_interface bad_seat_impl = {
+	.get_pointer = ro_seat_unsupported,
+	.get_keyboard = bad_seat_get_keyboard,
+	.get_touch = ro_seat_unsupported,
+	.release = ro_seat_release,
+};
+
+static void bad_seat_bind(struct wl_client *client, void *data, uint32_t version, uint32_t id) {
+	struct wl_resource *r = wl_resource_create(client, &wl_seat_interface, (int)version, id);
+	test_assert(r != NULL);
+	wl_resource_set_implementation(r, &bad_seat_impl, NULL, NULL);
+	wl_seat_send_capabilities(r, WL_SEAT_CAPABILITY_KEYBOARD);
+}
+
+struct bad_keymap_case {
+	const char *name;
+	int kind; // keymap_bad_kind
+	const char *logged;
+};
+
+static const struct bad_keymap_case bad_keymap_cases[] = {
+	{"pipe", 0, "where memory belongs"},
+	{"short memfd", 1, "smaller than the size the event gives"},
+};
+
+TEST_P(keymap_the_guest_cannot_use_is_dropped, bad_keymap_cases) {
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	keymap_bad_kind = data->kind;
+	f.rec = recorder_create(&(struct recorder_options){0});
+	test_assert(f.rec != NULL);
+	test_assert(wl_global_create(recorder_display(f.rec), &wl_seat_interface, 5, NULL,
+				     bad_seat_bind) != NULL);
+	start_on(&f);
+	test_assert(guest_registry(&f.g, TIMEOUT));
+	uint32_t seat = guest_bind(&f.g, "wl_seat", 5);
+	test_assert(seat != 0);
+	uint32_t keyboard = guest_new_id(&f.g);
+	test_assert(request(&f, seat, 1 /* get_keyboard */, &keyboard, 1));
+	test_assert(guest_roundtrip(&f.g, TIMEOUT));
+	test_assert_msg(guest_wait_event(&f.g, keyboard, 0 /* keymap */, 200) < 0,
+			"the guest got the keymap");
+	char log[16384];
+	sim_read_stderr(&f.sim, log, sizeof(log), 200);
+	test_assert_str_contains(log, "Dropped wl_keyboard#");
+	test_assert_str_contains(log, data->logged);
 	stop(&f);
 }
 
