@@ -20,10 +20,10 @@ enum policy_tag {
 	TAG_BUFFER,           // aux: height << 32 | width (0 when unknown)
 	TAG_SURFACE,          // data: struct policy_surface
 	TAG_TOPLEVEL,         // counts towards max_toplevels
-	TAG_OFFER_WITHHELD,   // a selection offer the guest may not read
+	TAG_OFFER_WITHHELD,   // a host offer (selection or drag) the guest may not read
 	TAG_XDG_SURFACE,      // aux: its wl_surface's upstream id
 	TAG_GUEST_DECORATION, // a zxdg_toplevel_decoration_v1 of the guest's
-	TAG_DMABUF_PARAMS,    // data: struct policy_params
+	TAG_DMABUF_PARAMS,    // data: struct policy_params, NULL once destroyed; aux: create's size
 	TAG_SUBSURFACE,       // aux: its wl_surface's upstream id (0 once that is gone)
 	TAG_DATA_SOURCE,      // aux: mime types offered so far
 	TAG_POSITIONER,       // aux: anchor_pack(rectangle); data: offset_pack(offset)
@@ -289,6 +289,16 @@ static struct policy_global *find_global(struct policy *p, uint32_t name) {
 	return NULL;
 }
 
+static struct policy_global *find_removed_global(struct policy *p, uint32_t name) {
+	for (size_t i = 0; i < POLICY_REMOVED_GLOBALS; i++) {
+		struct policy_global *g = &p->removed_globals[i];
+		if (g->interface != NULL && g->name == name) {
+			return g;
+		}
+	}
+	return NULL;
+}
+
 /* Compositors offer tens of globals; more than this is not a compositor. */
 #define MAX_GLOBALS 1024
 
@@ -307,6 +317,10 @@ static enum policy_verdict registry_global(struct policy *p, struct policy_msg *
 	uint32_t version = arg(msg, 2);
 	const struct proto_interface *iface = proto_find_interface(iface_name);
 	const struct policy_global_rule *rule = policy_config_find(p->config, iface_name);
+	struct policy_global *gone = find_removed_global(p, name);
+	if (gone != NULL) {
+		*gone = (struct policy_global){0}; // the name is this global's now
+	}
 	if (iface == &proto_zxdg_decoration_manager_v1 && p->deco_global == 0 && version > 0) {
 		// crossway asks for server-side decorations with it, whether
 		// the guest may see it or not.
@@ -375,6 +389,8 @@ static enum policy_verdict registry_global_remove(struct policy *p, struct polic
 		return POLICY_DROP; // a global the guest never saw
 	}
 	if (--g->refs == 0) {
+		p->removed_globals[p->removed_next] = *g;
+		p->removed_next = (p->removed_next + 1) % POLICY_REMOVED_GLOBALS;
 		*g = p->globals[--p->global_count];
 	}
 	return POLICY_PASS;
@@ -386,6 +402,11 @@ static enum policy_verdict registry_bind(struct policy *p, struct policy_msg *ms
 	const char *iface_name = wayland_args_string(msg->bytes, msg->args, 1);
 	uint32_t version = arg(msg, 2);
 	struct policy_global *g = find_global(p, name);
+	if (g == NULL) {
+		// A bind that crossed global_remove (an output unplugged):
+		// the compositor handles it as for a direct client.
+		g = find_removed_global(p, name);
+	}
 	if (g == NULL) {
 		return fail(msg, err, "global %" PRIu32 " (%s) was not advertised", name,
 			    iface_name);
@@ -1823,9 +1844,31 @@ static enum policy_verdict params_create(struct policy *p, struct policy_msg *ms
 			    "format 0x%08" PRIx32 " with modifier 0x%" PRIx64 " was not offered",
 			    format, pp->planes[0].modifier);
 	}
+	uint64_t dims = (uint64_t)(uint32_t)height << 32 | (uint32_t)width;
 	if (immed && msg->created != NULL) {
 		msg->created->tag = TAG_BUFFER;
-		msg->created->aux = (uint64_t)(uint32_t)height << 32 | (uint32_t)width;
+		msg->created->aux = dims;
+	} else if (!immed && msg->sender->tag == TAG_DMABUF_PARAMS) {
+		msg->sender->aux = dims; // for the buffer the created event brings
+	}
+	return POLICY_PASS;
+}
+
+/* create's answer: the wl_buffer of created gets its size as create_immed's
+ * does (the guest may have destroyed the params since). */
+static enum policy_verdict params_event(struct policy_msg *msg) {
+	struct object *params = msg->sender;
+	if (params->tag != TAG_DMABUF_PARAMS) {
+		return POLICY_PASS;
+	}
+	if (msg->message->opcode == PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_EVT_CREATED &&
+	    msg->created != NULL && params->aux != 0) {
+		msg->created->tag = TAG_BUFFER;
+		msg->created->aux = params->aux;
+	}
+	params->aux = 0;
+	if (params->data == NULL) {
+		params->tag = TAG_NONE;
 	}
 	return POLICY_PASS;
 }
@@ -1848,12 +1891,14 @@ static enum policy_verdict dmabuf_request(struct policy *p, struct policy_msg *m
 	}
 	switch (op) {
 	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_DESTROY:
-		if (msg->sender->tag == TAG_DMABUF_PARAMS) {
+		if (msg->sender->tag == TAG_DMABUF_PARAMS && msg->sender->data != NULL) {
 			struct policy_params *pp = msg->sender->data;
 			wl_list_remove(&pp->link);
 			free(pp);
 			msg->sender->data = NULL;
-			msg->sender->tag = TAG_NONE;
+			if (msg->sender->aux == 0) { // else created may still come
+				msg->sender->tag = TAG_NONE;
+			}
 		}
 		return POLICY_PASS;
 	case PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_ADD:
@@ -2090,6 +2135,15 @@ static uint64_t transfer_cap(const struct policy *p, const char *mime) {
 	return text ? p->config->limits.clipboard_text_bytes : p->config->limits.clipboard_bytes;
 }
 
+/* Whether host selections and drags may reach the guest: the offers of
+ * every other mode are withheld from their creation on, before a selection
+ * or enter event could say what they are for. During a drag of the guest's
+ * own, the offers are its own data. (A host selection made during that drag
+ * is still withheld by its selection event.) */
+static bool host_offers_allowed(const struct policy *p) {
+	return p->config->clipboard == POLICY_CLIPBOARD_BOTH || p->guest_dragging;
+}
+
 static enum policy_verdict offer_receive(struct policy *p, struct policy_msg *msg) {
 	if (msg->sender->tag == TAG_OFFER_WITHHELD) {
 		// Not the guest's to read: the pipe's other end sees EOF.
@@ -2231,7 +2285,12 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		return source_offer(p, msg);
 	}
 	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_REQ_START_DRAG) {
-		return selection_request(p, msg, 3);
+		enum policy_verdict v = selection_request(p, msg, 3);
+		p->guest_dragging = p->guest_dragging || v == POLICY_PASS;
+		return v;
+	}
+	if (iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_REQ_DESTROY) {
+		p->guest_dragging = false; // a source destroyed mid-drag cancels it
 	}
 	if (iface == &proto_wp_viewport) {
 		return viewport_request(p, msg, err);
@@ -2254,6 +2313,10 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	}
 	if (iface == &proto_wl_data_offer && op == PROTO_WL_DATA_OFFER_REQ_RECEIVE) {
 		return offer_receive(p, msg);
+	}
+	if (iface == &proto_wl_data_offer && op != PROTO_WL_DATA_OFFER_REQ_DESTROY &&
+	    msg->sender->tag == TAG_OFFER_WITHHELD) {
+		return POLICY_DROP; // accept, finish, set_actions: not the guest's offer
 	}
 	if (iface == &proto_zwp_primary_selection_offer_v1 &&
 	    op == PROTO_ZWP_PRIMARY_SELECTION_OFFER_V1_REQ_RECEIVE) {
@@ -2284,6 +2347,29 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 		output_mode(p, msg);
 		return POLICY_PASS;
 	}
+	if (((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_DATA_OFFER) ||
+	     (iface == &proto_zwp_primary_selection_device_v1 &&
+	      op == PROTO_ZWP_PRIMARY_SELECTION_DEVICE_V1_EVT_DATA_OFFER)) &&
+	    msg->created != NULL && !host_offers_allowed(p)) {
+		// Forwarded (the guest's ids stay in step) but inert.
+		msg->created->tag = TAG_OFFER_WITHHELD;
+		return POLICY_PASS;
+	}
+	if ((iface == &proto_wl_data_offer || iface == &proto_zwp_primary_selection_offer_v1) &&
+	    msg->sender->tag == TAG_OFFER_WITHHELD) {
+		return POLICY_DROP; // its mime types and actions
+	}
+	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_ENTER &&
+	    !host_offers_allowed(p) && arg(msg, 4) != 0) {
+		// A host drag over the guest's window: it sees one without data.
+		struct object *offer = object_arg(p, msg, 4);
+		if (offer != NULL) {
+			offer->tag = TAG_OFFER_WITHHELD;
+		}
+		set_arg(msg, 4, 0);
+		p->offers_withheld++;
+		return POLICY_PASS;
+	}
 	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_SELECTION) ||
 	    (iface == &proto_zwp_primary_selection_device_v1 &&
 	     op == PROTO_ZWP_PRIMARY_SELECTION_DEVICE_V1_EVT_SELECTION)) {
@@ -2302,6 +2388,14 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 	}
 	if (iface == &proto_zwp_linux_dmabuf_v1 || iface == &proto_zwp_linux_dmabuf_feedback_v1) {
 		return dmabuf_event(p, msg, err);
+	}
+	if (iface == &proto_zwp_linux_buffer_params_v1) {
+		return params_event(msg);
+	}
+	if (iface == &proto_wl_data_source && (op == PROTO_WL_DATA_SOURCE_EVT_CANCELLED ||
+					       op == PROTO_WL_DATA_SOURCE_EVT_DND_FINISHED)) {
+		p->guest_dragging = false;
+		return POLICY_PASS;
 	}
 	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_EVT_SEND) ||
 	    (iface == &proto_zwp_primary_selection_source_v1 &&

@@ -2,11 +2,12 @@
  * What one VM may see and do, applied to every message after validation:
  *  - registry: only allowlisted globals whose interface crossway can parse,
  *    at versions capped by the compositor, crossway's tables and policy;
- *    binds to anything else end the context;
+ *    binds to anything else end the context (a bind racing a recent
+ *    global_remove passes);
  *  - window identity: titles sanitised and prefixed "[vm] ", app_ids moved
  *    into the VM's namespace, a toplevel limit;
- *  - clipboard: selection offers withheld or passed per the clipboard mode,
- *    per-transfer byte caps handed to the pipe relays;
+ *  - clipboard: host selection and drag offers withheld or passed per the
+ *    clipboard mode, per-transfer byte caps handed to the pipe relays;
  *  - buffers and surfaces: shm pool and buffer bounds, damage clamped to the
  *    buffer and collapsed to a bounding box past the per-commit limit,
  *    buffer scale and viewport values checked.
@@ -32,6 +33,7 @@
 #define POLICY_NAME_MAX 64
 #define POLICY_MAX_RULES 128
 #define POLICY_INPUT_SERIALS 32
+#define POLICY_REMOVED_GLOBALS 16
 
 struct policy_global_rule {
 	char interface[POLICY_NAME_MAX];
@@ -123,6 +125,15 @@ struct policy {
 	struct objects *objs;               // the connection's maps; borrowed
 	struct policy_global *globals;      // owned
 	size_t global_count, global_cap;
+	// The last globals the compositor removed (ring): a guest bind that
+	// crossed the global_remove event still passes, as it does in
+	// libwayland, and the compositor answers it.
+	struct policy_global removed_globals[POLICY_REMOVED_GLOBALS];
+	uint32_t removed_next;
+	// A drag of the guest's own is under way (start_drag passed; until its
+	// source is cancelled, finished or destroyed): the offers the guest
+	// then gets are its own data, shown in every clipboard mode.
+	bool guest_dragging;
 	uint32_t toplevels;
 	struct wl_list surfaces; // struct policy_surface.link, owned
 	// Server-side decorations crossway asks for on the guest's behalf.
@@ -158,7 +169,7 @@ struct policy {
 	uint64_t hidden_globals;
 	uint64_t sanitised_total;     // titles, app_ids, clamped values rewritten
 	uint64_t damage_collapsed;    // damage rectangles folded into a bounding box
-	uint64_t offers_withheld;     // host selections the guest was not shown
+	uint64_t offers_withheld;     // host selections and drags the guest was not shown
 	uint64_t selections_refused;  // set_selection/start_drag without a recent input serial
 	uint64_t mime_types_dropped;  // past max-mime-types, or longer than 256 bytes
 	uint64_t subsurfaces_clamped; // set_position moved back near the window

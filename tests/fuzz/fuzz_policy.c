@@ -103,6 +103,11 @@ struct model {
 	uint32_t server_end;       // one past the highest server index ever used
 	struct global globals[64]; // guest: as received; compositor: as sent
 	unsigned global_count;
+	// Globals removed lately: a bind racing the removal is still valid
+	// (policy keeps POLICY_REMOVED_GLOBALS of them; more here only makes
+	// the check looser, never wrong).
+	struct global removed[4 * POLICY_REMOVED_GLOBALS];
+	unsigned removed_next;
 	bool desync; // a message this side sent could not be parsed
 	uint8_t stream[2 * WAYLAND_MSG_DEFAULT_MAX_SIZE];
 	size_t stream_len; // sent bytes after the last whole message
@@ -175,6 +180,8 @@ static void model_init(struct model *m) {
 	m->next_client = 2;
 	m->server_end = 0;
 	m->global_count = 0;
+	memset(m->removed, 0, sizeof(m->removed));
+	m->removed_next = 0;
 	m->desync = false;
 	m->stream_len = 0;
 }
@@ -203,10 +210,24 @@ static const struct global *model_find_global(struct model *m, uint32_t name) {
 static void model_remove_global(struct model *m, uint32_t name) {
 	for (unsigned i = 0; i < m->global_count; i++) {
 		if (m->globals[i].name == name) {
+			m->removed[m->removed_next] = m->globals[i];
+			m->removed_next = (m->removed_next + 1) %
+					  (sizeof(m->removed) / sizeof(m->removed[0]));
 			m->globals[i] = m->globals[--m->global_count];
 			return;
 		}
 	}
+}
+
+/* A global advertised now, or removed lately (see struct model). */
+static const struct global *model_find_bindable(struct model *m, uint32_t name) {
+	const struct global *g = model_find_global(m, name);
+	for (unsigned i = 0; g == NULL && i < sizeof(m->removed) / sizeof(m->removed[0]); i++) {
+		if (m->removed[i].iface != NULL && m->removed[i].name == name) {
+			g = &m->removed[i];
+		}
+	}
+	return g;
 }
 
 /* Object states a selector may pick (a mask of 1 << enum mstate). */
@@ -529,7 +550,7 @@ static void check_content(struct harness *h, const uint8_t *msg, struct mobj *s,
 			   off, w, hh, stride, pool);
 	} else if (iface == &proto_wl_registry && op == PROTO_WL_REGISTRY_REQ_BIND) {
 		const char *name = wayland_args_string(msg, args, 1);
-		const struct global *g = model_find_global(&h->host, args->value[0]);
+		const struct global *g = model_find_bindable(&h->host, args->value[0]);
 		fuzz_check(g != NULL, "bind to global %u, never advertised", args->value[0]);
 		fuzz_check(g->iface != NULL && strcmp(g->iface->name, name) == 0,
 			   "bind of %s to global %u", name, args->value[0]);

@@ -29,6 +29,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <wayland-server-core.h>
+#include <wayland-server-protocol.h>
 
 #include "proto_tables.h"
 #include "tests/harness/test.h"
@@ -69,6 +71,14 @@ struct client {
 	uint32_t xdg_surface;      // an xdg_surface whose configure serial is kept
 	uint32_t configure_serial; // 0: none yet
 	bool record_seeds;         // what this client sends goes into the seed
+	size_t globals_removed;    // wl_registry.global_remove events
+	uint32_t data_device;      // a wl_data_device whose events are kept
+	uint32_t data_offer;       // the last offer it announced (data_offer), 0: none
+	size_t offer_events;       // wl_data_offer events (offer, actions) on data_offer
+	bool got_selection, got_drag_enter;
+	uint32_t selection_offer, drag_offer; // the offers they named (0: null)
+	uint32_t dmabuf_params;               // a zwp_linux_buffer_params_v1 ...
+	uint32_t dmabuf_created;              // ... and the wl_buffer its created brought
 };
 
 struct fixture {
@@ -179,6 +189,23 @@ static void handle_event(struct client *c, const uint8_t *p, uint32_t size) {
 		g->interface[len - 1] = '\0';
 		g->version = wayland_msg_get_u32(p, 16 + padded);
 		c->global_count++;
+	} else if (id != 0 && id == c->registry && op == PROTO_WL_REGISTRY_EVT_GLOBAL_REMOVE) {
+		c->globals_removed++;
+	} else if (id != 0 && id == c->data_device && size >= 12) {
+		if (op == PROTO_WL_DATA_DEVICE_EVT_DATA_OFFER) {
+			c->data_offer = wayland_msg_get_u32(p, 8);
+		} else if (op == PROTO_WL_DATA_DEVICE_EVT_SELECTION) {
+			c->got_selection = true;
+			c->selection_offer = wayland_msg_get_u32(p, 8);
+		} else if (op == PROTO_WL_DATA_DEVICE_EVT_ENTER && size >= 28) {
+			c->got_drag_enter = true;
+			c->drag_offer = wayland_msg_get_u32(p, 24);
+		}
+	} else if (id != 0 && id == c->data_offer) {
+		c->offer_events++;
+	} else if (id != 0 && id == c->dmabuf_params &&
+		   op == PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_EVT_CREATED && size >= 12) {
+		c->dmabuf_created = wayland_msg_get_u32(p, 8);
 	} else if (id != 0 && id == c->sync_id && op == 0) {
 		c->sync_done = true;
 	} else if (id != 0 && id == c->keyboard && op == PROTO_WL_KEYBOARD_EVT_KEYMAP) {
@@ -428,6 +455,7 @@ static void fixture_init(struct fixture *f, const char *extra_config) {
 		.extra_globals = true,
 		.viewporter = true,
 		.fast = true,
+		.hold_drags = true,
 	};
 	f->rec = recorder_create(&opts);
 	test_assert(f->rec != NULL);
@@ -664,6 +692,115 @@ static int make_memfd(size_t size, bool sealable) {
 	test_assert(fd >= 0);
 	test_assert(ftruncate(fd, (off_t)size) == 0);
 	return fd;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Compositor events the recorder does not make itself                    */
+
+/* Events made here with libwayland-server on the recorder's display, as a
+ * compositor would send them: host drags, a host offer announced apart from
+ * its selection event, an output that goes away. */
+
+struct resource_search {
+	const char *cls;
+	struct wl_resource *found;
+};
+
+static enum wl_iterator_result resource_match(struct wl_resource *r, void *data) {
+	struct resource_search *rs = data;
+	if (strcmp(wl_resource_get_class(r), rs->cls) == 0) {
+		rs->found = r;
+	}
+	return WL_ITERATOR_CONTINUE;
+}
+
+/* A resource of interface @cls at the recorder (the healthy client makes
+ * none, so it is the attacker's). */
+static struct wl_resource *comp_resource(struct session *s, const char *cls) {
+	struct resource_search rs = {.cls = cls};
+	struct wl_client *client;
+	wl_client_for_each(client, wl_display_get_client_list(recorder_display(s->f.rec))) {
+		wl_client_for_each_resource(client, resource_match, &rs);
+	}
+	test_assert_msg(rs.found != NULL, "the recorder has no %s", cls);
+	return rs.found;
+}
+
+static void comp_flush(struct session *s) {
+	wl_display_flush_clients(recorder_display(s->f.rec));
+}
+
+static void offer_accept(struct wl_client *client, struct wl_resource *resource, uint32_t serial,
+			 const char *mime) {
+}
+
+static void offer_receive(struct wl_client *client, struct wl_resource *resource, const char *mime,
+			  int32_t fd) {
+	close(fd);
+}
+
+static void offer_destroy(struct wl_client *client, struct wl_resource *resource) {
+	wl_resource_destroy(resource);
+}
+
+static void offer_finish(struct wl_client *client, struct wl_resource *resource) {
+}
+
+static void offer_set_actions(struct wl_client *client, struct wl_resource *resource,
+			      uint32_t actions, uint32_t preferred) {
+}
+
+static const struct wl_data_offer_interface host_offer_impl = {
+	.accept = offer_accept,
+	.receive = offer_receive,
+	.destroy = offer_destroy,
+	.finish = offer_finish,
+	.set_actions = offer_set_actions,
+};
+
+/* Announces a host offer of text/plain on @device (data_offer, offer and
+ * source_actions) without saying what it is for yet. */
+static struct wl_resource *host_offer(struct wl_resource *device) {
+	struct wl_resource *offer = wl_resource_create(wl_resource_get_client(device),
+						       &wl_data_offer_interface,
+						       wl_resource_get_version(device), 0);
+	test_assert(offer != NULL);
+	wl_resource_set_implementation(offer, &host_offer_impl, NULL, NULL);
+	wl_data_device_send_data_offer(device, offer);
+	wl_data_offer_send_offer(offer, "text/plain");
+	if (wl_resource_get_version(offer) >= WL_DATA_OFFER_SOURCE_ACTIONS_SINCE_VERSION) {
+		wl_data_offer_send_source_actions(offer, WL_DATA_DEVICE_MANAGER_DND_ACTION_COPY);
+	}
+	return offer;
+}
+
+/* The guest's wl_data_offer.receive(text/plain) on @offer, with a pipe. */
+static void guest_receive(struct session *s, uint32_t offer) {
+	struct msg m = {0};
+	req(&m, offer, &proto_wl_data_offer, PROTO_WL_DATA_OFFER_REQ_RECEIVE,
+	    (union wayland_value[]){STR("text/plain"), {.u = 0}});
+	int p[2];
+	test_assert(pipe2(p, O_CLOEXEC) == 0);
+	send_bytes(&s->f, s->attacker, m.b, m.len, &p[1], 1);
+	close(p[0]);
+	close(p[1]);
+	test_assert_msg(roundtrip(&s->f, s->attacker), "receive ended the connection: %s",
+			s->attacker->error_text);
+}
+
+static void output_release(struct wl_client *client, struct wl_resource *resource) {
+	wl_resource_destroy(resource);
+}
+
+static const struct wl_output_interface output_impl = {.release = output_release};
+
+static void output_bind(struct wl_client *client, void *data, uint32_t version, uint32_t id) {
+	struct wl_resource *r = wl_resource_create(client, &wl_output_interface, (int)version, id);
+	if (r == NULL) {
+		wl_client_post_no_memory(client);
+		return;
+	}
+	wl_resource_set_implementation(r, &output_impl, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1147,6 +1284,48 @@ TEST(H_31_wl_bind_version_0) {
 		    {.u = g->name}, STR("wl_compositor"), {.u = 0}, {.u = s.attacker->next_id}});
 	attack(&s, "H-31-wl-bind-version-0", &m, NULL, 0,
 	       NEEDLES("wl_registry#2.bind(opcode 0)", "version 0"));
+}
+
+/* A bind that crosses the compositor's global_remove (an output unplugged
+ * while a client binds it) is a normal race: it reaches the compositor,
+ * which answers it as for a direct client. The checks still apply: above
+ * the advertised version ends the context. */
+TEST(H_28_wl_bind_removed_global) {
+	struct session s;
+	session_start(&s, NULL);
+	// Version 3, below crossway's: binding 4 is a policy error, not a table one.
+	struct wl_global *output = wl_global_create(recorder_display(s.f.rec), &wl_output_interface,
+						    3, NULL, output_bind);
+	test_assert(output != NULL);
+	comp_flush(&s);
+	size_t before = s.attacker->global_count;
+	test_assert(roundtrip(&s.f, s.attacker));
+	test_assert_int_eq(s.attacker->global_count, before + 1);
+	struct global g = s.attacker->globals[before];
+	test_assert_str_eq(g.interface, "wl_output");
+	test_assert_int_eq(g.version, 3);
+	wl_global_remove(output);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, s.attacker));
+	test_assert_int_eq(s.attacker->globals_removed, 1);
+	mark(&s);
+	struct msg m = {0};
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = g.name},
+				    STR("wl_output"),
+				    {.u = g.version},
+				    {.u = s.attacker->next_id++}});
+	send_accepted(&s, &m, "a bind to a just-removed global");
+	test_assert_int_eq(requests_after_mark(&s, "wl_registry.bind"), 1);
+	m.len = 0;
+	req(&m, s.attacker->registry, &proto_wl_registry, PROTO_WL_REGISTRY_REQ_BIND,
+	    (union wayland_value[]){{.u = g.name},
+				    STR("wl_output"),
+				    {.u = g.version + 1},
+				    {.u = s.attacker->next_id}});
+	attack(&s, "H-28-wl-bind-removed-global-version", &m, NULL, 0,
+	       NEEDLES("wl_registry#2.bind(opcode 0)",
+		       "wl_output version 4 is above the advertised 3"));
 }
 
 TEST(H_32_wl_destroy_display) {
@@ -1693,6 +1872,60 @@ TEST(H_41_damage_extreme) {
 	check_rect(recorder_find(s.f.rec, "wl_surface.damage_buffer", n - 1), 0, 10, 15, 54);
 	check_rect(recorder_last(s.f.rec, "wl_surface.damage"), 0, 0, 16384, 16384);
 	passed(&s, "H-41-damage-extreme");
+}
+
+struct created_case {
+	bool destroy_early; // params destroyed right behind create, before created comes
+	const char *name;
+};
+
+static const struct created_case created_cases[] = {
+	{false, "H-38-dmabuf-created-buffer-size"},
+	{true, "H-38-dmabuf-created-buffer-size-early-destroy"},
+};
+
+/* Rule 9 for buffers from create (not create_immed): the wl_buffer of the
+ * created event has the size create asked for, so buffer damage is clamped
+ * to 64x64 as for any buffer, also when the guest destroyed the params
+ * before the event arrived. */
+TEST_P(H_38_dmabuf_created_buffer_size, created_cases) {
+	struct session s;
+	session_start(&s, NULL);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t params = make_params(&s);
+	s.attacker->dmabuf_params = params;
+	add_plane_fd(&s, params, 0, 0, 256, 0, 16384);
+	struct msg m = {0};
+	req(&m, params, &proto_zwp_linux_buffer_params_v1,
+	    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_CREATE,
+	    (union wayland_value[]){{.i = 64}, {.i = 64}, {.u = DRM_FORMAT_XRGB8888}, {.u = 0}});
+	if (data->destroy_early) {
+		req(&m, params, &proto_zwp_linux_buffer_params_v1,
+		    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_DESTROY, NULL);
+	}
+	setup(&s, &m);
+	uint32_t buffer = s.attacker->dmabuf_created;
+	test_assert_msg(buffer != 0, "no created event");
+	m.len = 0;
+	if (!data->destroy_early) {
+		req(&m, params, &proto_zwp_linux_buffer_params_v1,
+		    PROTO_ZWP_LINUX_BUFFER_PARAMS_V1_REQ_DESTROY, NULL);
+	}
+	uint32_t surface = s.attacker->next_id++;
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = surface}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_ATTACH,
+	    (union wayland_value[]){{.u = buffer}, {.i = 0}, {.i = 0}});
+	setup(&s, &m);
+	mark(&s);
+	m.len = 0;
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_DAMAGE_BUFFER,
+	    (union wayland_value[]){{.i = 0}, {.i = 0}, {.i = INT32_MAX}, {.i = INT32_MAX}});
+	req(&m, surface, &proto_wl_surface, PROTO_WL_SURFACE_REQ_COMMIT, NULL);
+	send_accepted(&s, &m, "damage ended the connection");
+	test_assert_int_eq(requests_after_mark(&s, "wl_surface.damage_buffer"), 1);
+	check_rect(recorder_last(s.f.rec, "wl_surface.damage_buffer"), 0, 0, 64, 64);
+	passed(&s, data->name);
 }
 
 #define FLOOD_RECTS 100000
@@ -2867,6 +3100,140 @@ TEST(H_53_mime_flood_huge_name) {
 	struct msg m = {0};
 	WORDS(&m, cc.source, hdr_word(0xfffc, PROTO_WL_DATA_SOURCE_REQ_OFFER), 65536);
 	attack(&s, "H-53-mime-flood-huge-name", &m, NULL, 0, NEEDLES("size 65532 > limit 4096"));
+}
+
+/* Rule 11, clipboard = guest-to-host: a host offer is withheld from its
+ * data_offer event on, not only once a selection event names it. Its types
+ * never reach the guest, and a receive sent before the selection event (the
+ * compositor's events split across reads) is dropped. The offer object
+ * itself is forwarded, so ids stay in step, and the guest may destroy it. */
+TEST(H_52_host_offer_withheld_from_creation) {
+	struct session s;
+	session_start(&s, NULL);
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	struct client *a = s.attacker;
+	a->data_device = cc.device;
+	mark(&s);
+	struct wl_resource *device = comp_resource(&s, "wl_data_device");
+	struct wl_resource *offer = host_offer(device);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert_msg(a->data_offer != 0, "the offer object was not forwarded");
+	guest_receive(&s, a->data_offer);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.receive"), 0);
+	test_assert_int_eq(a->offer_events, 0);
+	a->got_selection = false;
+	wl_data_device_send_selection(device, offer);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert(a->got_selection);
+	test_assert_int_eq(a->selection_offer, 0);
+	struct msg m = {0};
+	req(&m, a->data_offer, &proto_wl_data_offer, PROTO_WL_DATA_OFFER_REQ_DESTROY, NULL);
+	send_accepted(&s, &m, "destroying a withheld offer");
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.destroy"), 1);
+	passed(&s, "H-52-host-offer-withheld-from-creation");
+}
+
+struct drag_case {
+	const char *config;
+	bool allowed; // the drag's offer reaches the guest
+};
+
+static const struct drag_case drag_cases[] = {
+	{"clipboard = deny\n", false},
+	{"clipboard = guest-to-host\n", false},
+	{"clipboard = both\n", true},
+};
+
+/* Rule 11 for drag and drop: host data dragged over the guest's window
+ * reaches it only in clipboard mode both. Otherwise wl_data_device.enter
+ * comes without its offer, the offer shows no types or actions and a
+ * receive or accept on it is dropped, as for a withheld selection. */
+TEST_P(H_52_drag_host_offer, drag_cases) {
+	struct session s;
+	session_start(&s, data->config);
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	struct client *a = s.attacker;
+	a->data_device = cc.device;
+	uint32_t comp = bind_compositor(&s);
+	struct msg m = {0};
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = a->next_id++}});
+	setup(&s, &m);
+	mark(&s);
+	struct wl_resource *device = comp_resource(&s, "wl_data_device");
+	struct wl_resource *offer = host_offer(device);
+	wl_data_device_send_enter(device, 77, comp_resource(&s, "wl_surface"),
+				  wl_fixed_from_int(10), wl_fixed_from_int(10), offer);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert(a->got_drag_enter && a->data_offer != 0);
+	test_assert_int_eq(a->drag_offer, data->allowed ? a->data_offer : 0);
+	test_assert_int_eq(a->offer_events, data->allowed ? 2 : 0);
+	m.len = 0;
+	req(&m, a->data_offer, &proto_wl_data_offer, PROTO_WL_DATA_OFFER_REQ_ACCEPT,
+	    (union wayland_value[]){{.u = 77}, STR("text/plain")});
+	send_accepted(&s, &m, "accept ended the connection");
+	guest_receive(&s, a->data_offer);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.accept"), data->allowed);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.receive"), data->allowed);
+	m.len = 0;
+	req(&m, a->data_offer, &proto_wl_data_offer, PROTO_WL_DATA_OFFER_REQ_DESTROY, NULL);
+	send_accepted(&s, &m, "destroying the drag's offer");
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.destroy"), 1);
+	passed(&s, data->allowed ? NULL : "H-52-drag-host-offer");
+}
+
+/* Rule 11 and the guest's own drags: in clipboard mode guest-to-host, while
+ * a drag the guest started (with its focus serial) is under way, the
+ * offers it is shown are its own data, so they pass; once the compositor
+ * ends the drag (cancelled), a host drag's offer is withheld again. */
+TEST(H_52_guest_own_drag_offer_shown) {
+	struct session s;
+	session_start(&s, "clipboard = guest-to-host\n");
+	struct clip_client cc;
+	clip_client(&s, &cc, "text/plain");
+	struct client *a = s.attacker;
+	a->data_device = cc.device;
+	uint32_t serial = take_focus(&s, cc.seat);
+	uint32_t comp = bind_compositor(&s);
+	uint32_t origin = a->next_id++;
+	struct msg m = {0};
+	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
+	    (union wayland_value[]){{.u = origin}});
+	req(&m, cc.device, &proto_wl_data_device, PROTO_WL_DATA_DEVICE_REQ_START_DRAG,
+	    (union wayland_value[]){{.u = cc.source}, {.u = origin}, {.u = 0}, {.u = serial}});
+	setup(&s, &m);
+	mark(&s);
+	struct wl_resource *device = comp_resource(&s, "wl_data_device");
+	struct wl_resource *surface = comp_resource(&s, "wl_surface");
+	struct wl_resource *offer = host_offer(device);
+	wl_data_device_send_enter(device, 78, surface, wl_fixed_from_int(5), wl_fixed_from_int(5),
+				  offer);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert(a->got_drag_enter && a->data_offer != 0);
+	test_assert_int_eq(a->drag_offer, a->data_offer);
+	test_assert_int_eq(a->offer_events, 2);
+	guest_receive(&s, a->data_offer);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.receive"), 1);
+	// The compositor ends the drag; the next drag is the host's.
+	wl_data_device_send_leave(device);
+	wl_data_source_send_cancelled(comp_resource(&s, "wl_data_source"));
+	a->got_drag_enter = false;
+	a->offer_events = 0;
+	struct wl_resource *host = host_offer(device);
+	wl_data_device_send_enter(device, 79, surface, wl_fixed_from_int(5), wl_fixed_from_int(5),
+				  host);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert(a->got_drag_enter);
+	test_assert_int_eq(a->drag_offer, 0);
+	test_assert_int_eq(a->offer_events, 0);
+	passed(&s, NULL);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -75,6 +75,8 @@ struct recorder_options {
 	const char *keymap_text; // xkb keymap text for wl_keyboard.keymap; NULL: a built-in one
 	bool keymap_unsealed;    // send the keymap memfd read-write instead of sealed read-only
 	bool data_device;        // wl_data_device_manager v3; implies seat
+	bool hold_drags;         // start_drag is left running (a test ends it by sending the
+				 // source cancelled); else it is cancelled at once
 	bool fast;               // release buffers and fire frame callbacks at each commit
 	uint32_t dmabuf_version; // zwp_linux_dmabuf_v1 version 1..4; 0: not offered
 	bool extra_globals;      // fake privileged globals a filtering proxy must hide

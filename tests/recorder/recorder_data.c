@@ -295,8 +295,9 @@ static void device_start_drag(struct wl_client *client, struct wl_resource *reso
 			      struct wl_resource *source, struct wl_resource *origin,
 			      struct wl_resource *icon, uint32_t serial) {
 	// No pointer grab to drag with: end the drag at once so the client
-	// does not wait forever.
-	if (source != NULL) {
+	// does not wait forever (unless the test plays the drag itself).
+	struct recorder *rec = wl_resource_get_user_data(resource);
+	if (source != NULL && !rec->options.hold_drags) {
 		wl_data_source_send_cancelled(source);
 	}
 }
