@@ -94,6 +94,7 @@ struct context {
 	struct wl_event_source *stall_timer;
 	bool stall_armed;
 	bool shutdown_received; // the backend's last message came
+	uint64_t pipes_refused; // write pipes refused at the pipe limit
 	struct wl_event_source *linger_timer;
 	struct wl_event_source *sigterm;
 
@@ -399,17 +400,24 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t
 		*size = t.size > UINT32_MAX ? UINT32_MAX : (uint32_t)t.size;
 		return true;
 	}
-	it->pipe = pipes_add_write(&ctx->pipes, it->id, fd, cap);
+	it->pipe = pipes_add_write(&ctx->pipes, it->id, fd, cap); // takes fd
 	if (it->pipe == NULL) {
 		int why = errno;
 		items_remove(&ctx->items, it);
 		if (why == ENOMEM) {
 			fail(ctx, CONTEXT_EXIT_ERROR, "out of memory for a pipe");
-		} else {
-			fail(ctx, CONTEXT_EXIT_ERROR, "pipe limit (%" PRIu32 ") reached",
-			     ctx->pipes.max);
+			return false;
 		}
-		return false;
+		// Host clients asking for the guest's data make these pipes, so
+		// their number is not the guest's doing: this transfer is refused
+		// (the host reader sees EOF at once) and the context goes on. The
+		// guest gets an identifier that is already closed: its WRITEs to
+		// it are dropped like late ones.
+		ctx->pipes_refused++;
+		cw_log(CW_LOG_INFO,
+		       "Transfer to the host refused: %" PRIu32 " pipes open (the limit)",
+		       ctx->pipes.max);
+		remember_closed_pipe(ctx, *id);
 	}
 	*type = CROSS_DOMAIN_ID_TYPE_WRITE_PIPE;
 	*size = 0;

@@ -958,6 +958,67 @@ TEST(clipboard_cap_guest_to_host) {
 }
 
 /*
+ * Host clients pasting the guest's selection make the write pipes, so the
+ * pipe limit is not the guest's doing: past it, a paste is refused (its
+ * reader sees EOF at once, logged) and the context goes on. The guest got an
+ * identifier already closed: its WRITEs there are dropped as late ones.
+ */
+TEST(host_pastes_past_the_pipe_limit_are_refused) {
+	struct fixture f;
+	setup(&f, &clipboard_options, "max-pipes = 2");
+	struct vm vm;
+	vm_start(&f, &vm, "vm-clip");
+	uint32_t first;
+	int fds[3];
+	fds[0] = start_paste(&f, &vm, "text/plain", &first);
+	uint32_t source = 0; // the guest's wl_data_source
+	for (uint32_t k = 0; k < vm.g->event_count && source == 0; k++) {
+		const struct guest_event *e = &vm.g->events[k];
+		if (e->opcode == WL_DATA_SOURCE_SEND && e->id_count == 1 && e->ids[0] == first) {
+			source = e->object;
+		}
+	}
+	test_assert(source != 0);
+	uint32_t ids[3] = {first, 0, 0};
+	for (int n = 1; n < 3; n++) {
+		fds[n] = recorder_receive_selection(f.rec, "text/plain");
+		test_assert(fds[n] >= 0);
+		int64_t end = now_ms() + TIMEOUT;
+		while (ids[n] == 0 && now_ms() < end) {
+			test_assert(guest_roundtrip(vm.g, TIMEOUT));
+			int seen = 0;
+			for (uint32_t k = 0; k < vm.g->event_count; k++) {
+				const struct guest_event *e = &vm.g->events[k];
+				if (e->object == source && e->opcode == WL_DATA_SOURCE_SEND &&
+				    ++seen == n + 1) {
+					ids[n] = e->ids[0];
+				}
+			}
+		}
+		test_assert_msg(ids[n] != 0, "no wl_data_source.send for paste %d", n + 1);
+	}
+	// The third paste is over the limit: its reader sees EOF.
+	char c;
+	fcntl(fds[2], F_SETFL, O_NONBLOCK);
+	ssize_t got = -1;
+	for (int64_t end = now_ms() + TIMEOUT; got != 0 && now_ms() < end;) {
+		got = read(fds[2], &c, 1);
+		recorder_dispatch(f.rec, 10);
+	}
+	test_assert_int_eq(got, 0);
+	test_assert(sim_send_write(&vm.sim, ids[2], "late", 4, true));
+	test_assert(guest_roundtrip(vm.g, TIMEOUT));
+	char log[16384];
+	sim_read_stderr(&vm.sim, log, sizeof(log), 200);
+	test_assert_str_contains(log, "Transfer to the host refused");
+	for (int n = 0; n < 3; n++) {
+		close(fds[n]);
+	}
+	vm_stop(&vm);
+	teardown(&f);
+}
+
+/*
  * crossway-backend(7): nothing follows SHUTDOWN. While the context lingers
  * for an open transfer (a host paste waiting on the guest), a request after
  * SHUTDOWN is a link error: it was handled as if nothing had ended.
