@@ -195,7 +195,7 @@ static int serve_context(void *data, int backend_fd, struct service_compositor *
 	}
 	o->sandbox.keep_fds = keep;
 	o->sandbox.keep_count = 4 + alloc.driver_fd_count;
-	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
+	o->sandbox.max_fds = CROSSWAY_CONTEXT_MAX_FDS;
 	o->sandbox.gpu = image_allocator_dmabuf(&alloc);
 	if (alloc.gbm != NULL) {
 		cw_log(CW_LOG_INFO, "Images: gbm on %s", alloc.render_node);
@@ -265,7 +265,7 @@ static int serve_socket(void *data, const struct service_listener *listener, int
 	int keep[3] = {guest_fd, comp_fd, comp->close_fd};
 	o->sandbox.keep_fds = keep;
 	o->sandbox.keep_count = 3;
-	o->sandbox.max_fds = CROSSWAY_DEFAULT_MAX_ITEMS + 256;
+	o->sandbox.max_fds = CROSSWAY_CONTEXT_MAX_FDS;
 	struct sandbox_report report;
 	char error[256];
 	if (!sandbox_isolate(&o->sandbox, &report, error, sizeof(error))) {

@@ -19,6 +19,7 @@
 #include "crossway-config.h"
 #include "daemon/log.h"
 #include "daemon/sandbox.h"
+#include "wire/limits.h"
 
 #if HAVE_SECCOMP
 #include <seccomp.h>
@@ -199,7 +200,7 @@ bool sandbox_isolate(const struct sandbox_options *opts, struct sandbox_report *
 		close_other_fds(opts->keep_fds, opts->keep_count);
 		return true;
 	}
-	set_limit(RLIMIT_NOFILE, opts->max_fds ? opts->max_fds : 4352);
+	set_limit(RLIMIT_NOFILE, opts->max_fds ? opts->max_fds : CROSSWAY_CONTEXT_MAX_FDS);
 	set_limit(RLIMIT_CORE, 0);
 	set_limit(RLIMIT_MEMLOCK, 0);
 #if !SANITIZER_BUILD

@@ -55,6 +55,16 @@
 /* fds queued towards the guest (received from the compositor, not yet in a
  * RECEIVE record). */
 #define CROSSWAY_DEFAULT_HOST_QUEUE_FDS 1024u
+/*
+ * RLIMIT_NOFILE of a context process: every table and queue that holds fds
+ * full at once (guest items and blob resources, the queues both ways, the
+ * compositor connection's, two per pipe) still fits, so a guest meets a
+ * limit with its own error before the process runs out of fds (which would
+ * look like the compositor's or the backend's fault).
+ */
+#define CROSSWAY_CONTEXT_MAX_FDS                                                                   \
+	(2u * CROSSWAY_DEFAULT_MAX_ITEMS + CROSSWAY_DEFAULT_HOST_QUEUE_FDS +                       \
+	 3u * CROSSWAY_DEFAULT_GUEST_QUEUE_FDS + 2u * CROSSWAY_DEFAULT_MAX_PIPES + 256u)
 /* Seconds the compositor->guest queue may stay full before the context ends. */
 #define CROSSWAY_DEFAULT_STALL_SECONDS 10u
 /* Buffer per pipe relay (WRITE data the host reader has not taken yet). */

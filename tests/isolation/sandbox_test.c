@@ -23,6 +23,7 @@
 #include "tests/common/host.h"
 #include "tests/common/sim.h"
 #include "tests/harness/test.h"
+#include "wire/limits.h"
 
 #ifndef CROSSWAY_SANITIZED
 #define CROSSWAY_SANITIZED 0
@@ -199,6 +200,7 @@ TEST(proc_status_shows_the_sandbox) {
 	pid_t pid = sandboxed_pid(sim.pid);
 	char status[4096] = "", nnp[32] = "", seccomp[32] = "", capeff[32] = "", capprm[32] = "";
 	char ns_diff[128] = "", ns_same[128] = "";
+	unsigned long max_files = 0;
 	if (hello) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -207,6 +209,13 @@ TEST(proc_status_shows_the_sandbox) {
 		status_field(status, "Seccomp:", seccomp, sizeof(seccomp));
 		status_field(status, "CapEff:", capeff, sizeof(capeff));
 		status_field(status, "CapPrm:", capprm, sizeof(capprm));
+		snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+		char limits[4096] = "";
+		read_text(path, limits, sizeof(limits));
+		const char *nofile = strstr(limits, "Max open files");
+		if (nofile != NULL) {
+			max_files = strtoul(nofile + strlen("Max open files"), NULL, 10);
+		}
 		static const char *const kinds[] = {"user", "mnt", "net", "ipc", "uts", "pid"};
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 			char mine[64], theirs[64], link[64];
@@ -234,6 +243,8 @@ TEST(proc_status_shows_the_sandbox) {
 	if (line != NULL) {
 		test_note("%.*s", (int)strcspn(line, "\n"), line);
 	}
+	// Room for every fd table and queue full at once (wire/limits.h).
+	test_assert_int_eq(max_files, CROSSWAY_CONTEXT_MAX_FDS);
 	test_assert_str_eq(nnp, "1");
 	test_assert_str_eq(seccomp, "2");
 	test_assert_str_eq(capeff, "0000000000000000");
