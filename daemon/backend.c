@@ -345,6 +345,7 @@ bool backend_commit(struct backend *b, size_t n, int fd) {
 #define BACKEND_SEND_BATCH 16
 
 bool backend_flush(struct backend *b) {
+	bool was_full = backend_output_full(b);
 	while (b->out.len > 0 && !b->closed) {
 		struct mmsghdr mm[BACKEND_SEND_BATCH];
 		struct iovec iov[BACKEND_SEND_BATCH];
@@ -417,7 +418,11 @@ bool backend_flush(struct backend *b) {
 	}
 	b->want_write = false;
 	update_mask(b); // also resumes reading if the queue was full
-	schedule_waiting(b);
+	if (was_full) {
+		// (Only then: a flush from inside the batch's own handling must
+		// not schedule the rest of the batch again.)
+		schedule_waiting(b);
+	}
 	return true;
 }
 
