@@ -833,6 +833,67 @@ TEST(f06_guest_stops_polling) {
 	recorder_destroy(rec);
 }
 
+/*
+ * F-06's bound is on time without progress, not time above the limit: a
+ * guest that polls, only slowly, keeps its context. 128 KiB of events with
+ * a 32 KiB cap: crosswayd stops reading with more than 32 KiB queued and
+ * reads again at 16 KiB; one poll every 3 s takes at most a 4 KiB record,
+ * so the queue stays above 16 KiB past the 10 s bound (the stall timer,
+ * armed once, ended such a guest at 10 s). Then the guest catches up.
+ */
+TEST(f06_slow_polling_is_not_a_stall) {
+	test_set_timeout(60);
+	struct recorder *rec = start_recorder(NULL);
+	const char *display = recorder_socket_name(rec);
+	const char *conf = faults_write_config("f06s.conf", "[default]\nhost-queue-bytes = 32K\n");
+	const char *args[] = {"--config", conf, NULL};
+	struct sim a;
+	struct guest ga;
+	start_context(&a, &ga, &(struct faults_spawn){.display = display, .args = args}, rec,
+		      "vm-f06-slow");
+	size_t per = registry_bytes(&ga);
+	uint32_t count = (uint32_t)((128 * KIB) / per);
+	uint8_t payload[CROSS_DOMAIN_MAX_SEND_RECV_SIZE];
+	uint32_t len = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t id = guest_new_id(&ga);
+		len += faults_msg(payload + len, 1, WL_DISPLAY_GET_REGISTRY, &id, 1);
+		if (len + 12 > sizeof(payload) || i + 1 == count) {
+			test_assert(sim_send_wayland(&a, payload, len, NULL, NULL, 0));
+			len = 0;
+		}
+	}
+	size_t want = recorder_count(rec, "wl_registry.global") + (size_t)count * ga.global_count;
+	int64_t deadline = faults_now_ms() + TIMEOUT;
+	while (recorder_count(rec, "wl_registry.global") < want && faults_now_ms() < deadline) {
+		recorder_dispatch(rec, 10);
+	}
+	test_assert_msg(recorder_count(rec, "wl_registry.global") >= want,
+			"the compositor did not send the events");
+	int64_t t_sent = faults_now_ms();
+	for (int n = 1; n <= 3; n++) {
+		while (faults_now_ms() < t_sent + 3000 * n) {
+			recorder_dispatch(rec, 10);
+			sim_handle_message(&a, 0);
+		}
+		uint64_t fence = faults_issue_poll(&a);
+		test_assert_msg(sim_wait(&a, fence_or_error, &fence, TIMEOUT), "poll %d unanswered",
+				n);
+		test_assert_msg(!a.have_error && !a.closed, "ended after poll %d: %s", n,
+				a.error_text);
+	}
+	while (faults_now_ms() < t_sent + 13000) {
+		recorder_dispatch(rec, 10);
+		sim_handle_message(&a, 0);
+	}
+	test_assert_msg(!a.have_error && !a.closed, "a slowly polling guest was ended: %s",
+			a.error_text);
+	test_assert_msg(guest_roundtrip(&ga, TIMEOUT), "the guest could not catch up: %s",
+			a.error_text);
+	end_context(&a, &ga);
+	recorder_destroy(rec);
+}
+
 /* ------------------------------------------------------------------ */
 /* F-07 fd exhaustion                                                  */
 
