@@ -1508,6 +1508,13 @@ static enum policy_verdict fullscreen(struct policy *p, struct policy_msg *msg,
 static void input_event(struct policy *p, struct policy_msg *msg) {
 	const struct proto_interface *iface = msg->sender->interface;
 	uint16_t op = msg->message->opcode;
+	if (iface == &proto_wl_pointer &&
+	    (op == PROTO_WL_POINTER_EVT_ENTER || op == PROTO_WL_POINTER_EVT_BUTTON)) {
+		// No drag grab holds the pointer (any more; a compositor may
+		// also have ignored the guest's start_drag). Not motion: motion
+		// sent before the grab began may still be on its way.
+		p->guest_drag_source = 0;
+	}
 	if (iface == &proto_wl_keyboard && op == PROTO_WL_KEYBOARD_EVT_LEAVE) {
 		p->input_serial_count = 0;
 		return;
@@ -2141,7 +2148,7 @@ static uint64_t transfer_cap(const struct policy *p, const char *mime) {
  * own, the offers are its own data. (A host selection made during that drag
  * is still withheld by its selection event.) */
 static bool host_offers_allowed(const struct policy *p) {
-	return p->config->clipboard == POLICY_CLIPBOARD_BOTH || p->guest_dragging;
+	return p->config->clipboard == POLICY_CLIPBOARD_BOTH || p->guest_drag_source != 0;
 }
 
 static enum policy_verdict offer_receive(struct policy *p, struct policy_msg *msg) {
@@ -2286,11 +2293,14 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 	}
 	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_REQ_START_DRAG) {
 		enum policy_verdict v = selection_request(p, msg, 3);
-		p->guest_dragging = p->guest_dragging || v == POLICY_PASS;
+		if (v == POLICY_PASS && arg(msg, 0) != 0) {
+			p->guest_drag_source = arg(msg, 0);
+		}
 		return v;
 	}
-	if (iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_REQ_DESTROY) {
-		p->guest_dragging = false; // a source destroyed mid-drag cancels it
+	if (iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_REQ_DESTROY &&
+	    msg->sender->up_id == p->guest_drag_source) {
+		p->guest_drag_source = 0; // a source destroyed mid-drag cancels it
 	}
 	if (iface == &proto_wp_viewport) {
 		return viewport_request(p, msg, err);
@@ -2362,12 +2372,17 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_ENTER &&
 	    !host_offers_allowed(p) && arg(msg, 4) != 0) {
 		// A host drag over the guest's window: it sees one without data.
+		// The offer stays in the event (toolkits expect one there; Qt
+		// dereferences it), inert: withheld since its creation.
 		struct object *offer = object_arg(p, msg, 4);
 		if (offer != NULL) {
 			offer->tag = TAG_OFFER_WITHHELD;
 		}
-		set_arg(msg, 4, 0);
 		p->offers_withheld++;
+		return POLICY_PASS;
+	}
+	if (iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_DROP) {
+		p->guest_drag_source = 0; // a drop ends the drag
 		return POLICY_PASS;
 	}
 	if ((iface == &proto_wl_data_device && op == PROTO_WL_DATA_DEVICE_EVT_SELECTION) ||
@@ -2392,9 +2407,11 @@ enum policy_verdict policy_event(struct policy *p, struct policy_msg *msg, struc
 	if (iface == &proto_zwp_linux_buffer_params_v1) {
 		return params_event(msg);
 	}
-	if (iface == &proto_wl_data_source && (op == PROTO_WL_DATA_SOURCE_EVT_CANCELLED ||
-					       op == PROTO_WL_DATA_SOURCE_EVT_DND_FINISHED)) {
-		p->guest_dragging = false;
+	if (iface == &proto_wl_data_source && msg->sender->up_id == p->guest_drag_source &&
+	    (op == PROTO_WL_DATA_SOURCE_EVT_CANCELLED ||
+	     op == PROTO_WL_DATA_SOURCE_EVT_DND_DROP_PERFORMED ||
+	     op == PROTO_WL_DATA_SOURCE_EVT_DND_FINISHED)) {
+		p->guest_drag_source = 0;
 		return POLICY_PASS;
 	}
 	if ((iface == &proto_wl_data_source && op == PROTO_WL_DATA_SOURCE_EVT_SEND) ||

@@ -130,10 +130,12 @@ struct policy {
 	// libwayland, and the compositor answers it.
 	struct policy_global removed_globals[POLICY_REMOVED_GLOBALS];
 	uint32_t removed_next;
-	// A drag of the guest's own is under way (start_drag passed; until its
-	// source is cancelled, finished or destroyed): the offers the guest
-	// then gets are its own data, shown in every clipboard mode.
-	bool guest_dragging;
+	// The upstream id of the source of a drag of the guest's own that is
+	// under way, or 0: start_drag with a source passed, and neither that
+	// source ended (cancelled, dropped, finished, destroyed) nor pointer
+	// input came back (which a drag grab holds). The offers the guest gets
+	// meanwhile are its own data, shown in every clipboard mode.
+	uint32_t guest_drag_source;
 	uint32_t toplevels;
 	struct wl_list surfaces; // struct policy_surface.link, owned
 	// Server-side decorations crossway asks for on the guest's behalf.

@@ -726,6 +726,35 @@ static struct wl_resource *comp_resource(struct session *s, const char *cls) {
 	return rs.found;
 }
 
+struct source_search {
+	struct wl_resource *first, *last; // lowest and highest id
+};
+
+static enum wl_iterator_result source_match(struct wl_resource *r, void *data) {
+	struct source_search *ss = data;
+	if (strcmp(wl_resource_get_class(r), "wl_data_source") == 0) {
+		if (ss->first == NULL || wl_resource_get_id(r) < wl_resource_get_id(ss->first)) {
+			ss->first = r;
+		}
+		if (ss->last == NULL || wl_resource_get_id(r) > wl_resource_get_id(ss->last)) {
+			ss->last = r;
+		}
+	}
+	return WL_ITERATOR_CONTINUE;
+}
+
+/* The recorder's ends of the attacker's first and last data sources. */
+static void comp_sources(struct session *s, struct wl_resource **first, struct wl_resource **last) {
+	struct source_search ss = {0};
+	struct wl_client *client;
+	wl_client_for_each(client, wl_display_get_client_list(recorder_display(s->f.rec))) {
+		wl_client_for_each_resource(client, source_match, &ss);
+	}
+	test_assert(ss.first != NULL && ss.last != NULL && ss.first != ss.last);
+	*first = ss.first;
+	*last = ss.last;
+}
+
 static void comp_flush(struct session *s) {
 	wl_display_flush_clients(recorder_display(s->f.rec));
 }
@@ -2967,7 +2996,7 @@ TEST(H_51_fullscreen_allowed_by_default) {
 /* Selections (rule 11)                                                   */
 
 struct clip_client {
-	uint32_t seat, device, source;
+	uint32_t seat, ddm, device, source;
 };
 
 /* A data device and a source offering @mime (not set). */
@@ -2975,6 +3004,7 @@ static void clip_client(struct session *s, struct clip_client *cc, const char *m
 	struct msg m = {0};
 	cc->seat = bind_global(&m, s->attacker, "wl_seat", 0);
 	uint32_t ddm = bind_global(&m, s->attacker, "wl_data_device_manager", 0);
+	cc->ddm = ddm;
 	cc->device = s->attacker->next_id++;
 	cc->source = s->attacker->next_id++;
 	req(&m, ddm, &proto_wl_data_device_manager,
@@ -3149,8 +3179,9 @@ static const struct drag_case drag_cases[] = {
 
 /* Rule 11 for drag and drop: host data dragged over the guest's window
  * reaches it only in clipboard mode both. Otherwise wl_data_device.enter
- * comes without its offer, the offer shows no types or actions and a
- * receive or accept on it is dropped, as for a withheld selection. */
+ * keeps its offer (toolkits such as Qt expect one), but the offer shows no
+ * types or actions and a receive or accept on it is dropped, as for a
+ * withheld selection. */
 TEST_P(H_52_drag_host_offer, drag_cases) {
 	struct session s;
 	session_start(&s, data->config);
@@ -3171,7 +3202,7 @@ TEST_P(H_52_drag_host_offer, drag_cases) {
 	comp_flush(&s);
 	test_assert(roundtrip(&s.f, a));
 	test_assert(a->got_drag_enter && a->data_offer != 0);
-	test_assert_int_eq(a->drag_offer, data->allowed ? a->data_offer : 0);
+	test_assert_int_eq(a->drag_offer, a->data_offer);
 	test_assert_int_eq(a->offer_events, data->allowed ? 2 : 0);
 	m.len = 0;
 	req(&m, a->data_offer, &proto_wl_data_offer, PROTO_WL_DATA_OFFER_REQ_ACCEPT,
@@ -3189,8 +3220,10 @@ TEST_P(H_52_drag_host_offer, drag_cases) {
 
 /* Rule 11 and the guest's own drags: in clipboard mode guest-to-host, while
  * a drag the guest started (with its focus serial) is under way, the
- * offers it is shown are its own data, so they pass; once the compositor
- * ends the drag (cancelled), a host drag's offer is withheld again. */
+ * offers it is shown are its own data, so they pass. Another source's
+ * cancelled (its selection replaced) does not end the drag; the drag's own
+ * source being cancelled does, and a host drag's offer is withheld again;
+ * so does pointer input (a compositor may ignore start_drag). */
 TEST(H_52_guest_own_drag_offer_shown) {
 	struct session s;
 	session_start(&s, "clipboard = guest-to-host\n");
@@ -3201,9 +3234,12 @@ TEST(H_52_guest_own_drag_offer_shown) {
 	uint32_t serial = take_focus(&s, cc.seat);
 	uint32_t comp = bind_compositor(&s);
 	uint32_t origin = a->next_id++;
+	uint32_t pointer = a->next_id++;
 	struct msg m = {0};
 	req(&m, comp, &proto_wl_compositor, PROTO_WL_COMPOSITOR_REQ_CREATE_SURFACE,
 	    (union wayland_value[]){{.u = origin}});
+	req(&m, cc.seat, &proto_wl_seat, PROTO_WL_SEAT_REQ_GET_POINTER,
+	    (union wayland_value[]){{.u = pointer}});
 	req(&m, cc.device, &proto_wl_data_device, PROTO_WL_DATA_DEVICE_REQ_START_DRAG,
 	    (union wayland_value[]){{.u = cc.source}, {.u = origin}, {.u = 0}, {.u = serial}});
 	setup(&s, &m);
@@ -3220,18 +3256,49 @@ TEST(H_52_guest_own_drag_offer_shown) {
 	test_assert_int_eq(a->offer_events, 2);
 	guest_receive(&s, a->data_offer);
 	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.receive"), 1);
+	// Another source of the guest's is cancelled: the drag goes on.
+	uint32_t other = a->next_id++;
+	m.len = 0;
+	req(&m, cc.ddm, &proto_wl_data_device_manager,
+	    PROTO_WL_DATA_DEVICE_MANAGER_REQ_CREATE_DATA_SOURCE,
+	    (union wayland_value[]){{.u = other}});
+	setup(&s, &m);
+	struct wl_resource *drag_source = NULL, *other_source = NULL;
+	comp_sources(&s, &drag_source, &other_source);
+	wl_data_source_send_cancelled(other_source);
+	struct wl_resource *again = host_offer(device);
+	wl_data_device_send_enter(device, 79, surface, wl_fixed_from_int(5), wl_fixed_from_int(5),
+				  again);
+	a->offer_events = 0;
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
+	test_assert_int_eq(a->offer_events, 2);
 	// The compositor ends the drag; the next drag is the host's.
 	wl_data_device_send_leave(device);
-	wl_data_source_send_cancelled(comp_resource(&s, "wl_data_source"));
+	wl_data_source_send_cancelled(drag_source);
 	a->got_drag_enter = false;
 	a->offer_events = 0;
 	struct wl_resource *host = host_offer(device);
-	wl_data_device_send_enter(device, 79, surface, wl_fixed_from_int(5), wl_fixed_from_int(5),
+	wl_data_device_send_enter(device, 80, surface, wl_fixed_from_int(5), wl_fixed_from_int(5),
 				  host);
 	comp_flush(&s);
 	test_assert(roundtrip(&s.f, a));
 	test_assert(a->got_drag_enter);
-	test_assert_int_eq(a->drag_offer, 0);
+	test_assert_int_eq(a->drag_offer, a->data_offer);
+	test_assert_int_eq(a->offer_events, 0);
+	mark(&s);
+	guest_receive(&s, a->data_offer);
+	test_assert_int_eq(requests_after_mark(&s, "wl_data_offer.receive"), 0);
+	// A drag the compositor ignored ends with the next pointer button.
+	m.len = 0;
+	req(&m, cc.device, &proto_wl_data_device, PROTO_WL_DATA_DEVICE_REQ_START_DRAG,
+	    (union wayland_value[]){{.u = cc.source}, {.u = origin}, {.u = 0}, {.u = serial}});
+	setup(&s, &m);
+	wl_pointer_send_button(comp_resource(&s, "wl_pointer"), 90, 1, 0x110, 0);
+	a->offer_events = 0;
+	host_offer(device);
+	comp_flush(&s);
+	test_assert(roundtrip(&s.f, a));
 	test_assert_int_eq(a->offer_events, 0);
 	passed(&s, NULL);
 }
