@@ -20,6 +20,18 @@ static bool reading(const struct backend *b) {
 	return !b->paused && !b->rejected && !b->closed && !backend_output_full(b);
 }
 
+static void resume_idle(void *data);
+
+/* Reading goes on again: packets read before it stopped must not wait for
+ * new ones (the socket may stay quiet), so an idle callback handles them. */
+static void schedule_waiting(struct backend *b) {
+	if (reading(b) && b->batch_next < b->batch_count && b->idle == NULL && b->loop != NULL) {
+		b->idle = wl_event_loop_add_idle(b->loop, resume_idle, b);
+	}
+}
+
+/* Sets the loop's event mask; whenever reading resumes (the owner's pause,
+ * or our full output queue, ends), the waiting packets are scheduled. */
 static void update_mask(struct backend *b) {
 	if (b->source == NULL) {
 		return;
@@ -31,19 +43,13 @@ static void update_mask(struct backend *b) {
 	if (b->want_write && !b->closed) {
 		mask |= WL_EVENT_WRITABLE;
 	}
+	bool resumed = (mask & WL_EVENT_READABLE) && !(b->mask & WL_EVENT_READABLE);
 	if (mask != b->mask) { // an epoll_ctl per change, not per call
 		b->mask = mask;
 		wl_event_source_fd_update(b->source, mask);
 	}
-}
-
-static void resume_idle(void *data);
-
-/* Reading may go on: packets read before it stopped must not wait for new
- * ones (the socket may stay quiet), so an idle callback handles them. */
-static void schedule_waiting(struct backend *b) {
-	if (reading(b) && b->batch_next < b->batch_count && b->idle == NULL && b->loop != NULL) {
-		b->idle = wl_event_loop_add_idle(b->loop, resume_idle, b);
+	if (resumed) {
+		schedule_waiting(b);
 	}
 }
 
@@ -59,7 +65,12 @@ static void fail(struct backend *b, const char *error) {
 		return;
 	}
 	b->closed = true;
-	update_mask(b);
+	// Not just an empty mask: epoll reports a hang-up regardless, and the
+	// context may linger (open transfers) with the loop spinning on it.
+	if (b->source != NULL) {
+		wl_event_source_remove(b->source);
+		b->source = NULL;
+	}
 	if (b->on_closed) {
 		b->on_closed(b->data, error, false);
 	}
@@ -345,7 +356,6 @@ bool backend_commit(struct backend *b, size_t n, int fd) {
 #define BACKEND_SEND_BATCH 16
 
 bool backend_flush(struct backend *b) {
-	bool was_full = backend_output_full(b);
 	while (b->out.len > 0 && !b->closed) {
 		struct mmsghdr mm[BACKEND_SEND_BATCH];
 		struct iovec iov[BACKEND_SEND_BATCH];
@@ -390,10 +400,10 @@ bool backend_flush(struct backend *b) {
 		} while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			if (errno == EAGAIN) {
-				if (!b->want_write) {
-					b->want_write = true;
-					update_mask(b);
-				}
+				// (The queue may have fallen below its limit
+				// meanwhile: update_mask resumes reading then.)
+				b->want_write = true;
+				update_mask(b);
 				return true;
 			}
 			if (peer_closed(errno)) {
@@ -418,11 +428,6 @@ bool backend_flush(struct backend *b) {
 	}
 	b->want_write = false;
 	update_mask(b); // also resumes reading if the queue was full
-	if (was_full) {
-		// (Only then: a flush from inside the batch's own handling must
-		// not schedule the rest of the batch again.)
-		schedule_waiting(b);
-	}
 	return true;
 }
 
@@ -444,7 +449,6 @@ void backend_set_paused(struct backend *b, bool paused) {
 	}
 	b->paused = paused;
 	update_mask(b);
-	schedule_waiting(b);
 }
 
 bool backend_peek_hello(int fd, int timeout_ms, struct crossway_backend_hello *hello) {

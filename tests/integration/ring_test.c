@@ -1274,6 +1274,28 @@ TEST(clipboard_host_reader_gone_before_the_guest_writes) {
 	clip_teardown(&c);
 }
 
+/* The backend hangs up while a paste of the guest's selection is open:
+ * crosswayd lingers for the transfer, and must not spin on the dead link
+ * meanwhile (epoll reports its hang-up whatever the mask). Once the host
+ * reader closes, it exits 0. */
+TEST(backend_gone_while_a_transfer_lingers) {
+	struct clip c;
+	clip_setup(&c, "guest-to-host");
+	uint32_t source = set_guest_selection(&c);
+	uint32_t pipe_id;
+	int fd = ask_guest_selection(&c, source, &pipe_id);
+	close(c.f.sim.fd);
+	c.f.sim.fd = -1;
+	int64_t used = idle_cpu_ms(&c);
+	test_assert_msg(used < IDLE_CPU_MAX_MS, "crosswayd spun: %lld ms of CPU time",
+			(long long)used);
+	close(fd);
+	test_assert_int_eq(sim_finish(&c.f.sim, TIMEOUT), 0);
+	guest_finish(&c.f.g);
+	recorder_destroy(c.rec);
+	free(c.payload);
+}
+
 static bool receive_done(struct recorder *rec) {
 	return recorder_count(rec, "wl_data_offer.receive") > 0 &&
 	       recorder_transfer_count(rec) == 0;

@@ -118,9 +118,9 @@ static void run_loop(struct link *l) {
  * must be closed (they stayed open until the process exited).
  */
 TEST(packets_after_an_empty_one_give_back_their_fds) {
+	int before = test_count_fds();
 	struct link l;
 	link_open(&l);
-	int before = test_count_fds();
 	send_fence(&l, 1, -1);
 	send_packet(l.peer, "", 0, -1);
 	int memfd = memfd_create("extra", MFD_CLOEXEC);
@@ -131,8 +131,8 @@ TEST(packets_after_an_empty_one_give_back_their_fds) {
 	test_assert_int_eq(l.messages, 1);
 	test_assert(l.closed);
 	test_assert_str_eq(l.error, "");
-	test_assert_int_eq(test_count_fds(), before);
 	link_close(&l);
+	test_assert_int_eq(test_count_fds(), before);
 }
 
 /*
@@ -212,5 +212,84 @@ TEST(unread_replies_with_fds_stop_reading_until_sent) {
 		memcpy(&fd, CMSG_DATA(c), sizeof(int));
 		close(fd);
 	}
+	link_close(&l);
+}
+
+/*
+ * The same, when the queue drains over several flushes (the socket fills:
+ * EAGAIN) and reading stopped inside a batch: the packet waiting in the
+ * batch is handled once the queue is below its limit, without the backend
+ * sending anything new. (Resuming was only tied to the flush that emptied a
+ * full queue; a flush ending in EAGAIN resumed nothing.)
+ */
+static bool fill_on_first(void *data, const struct backend_msg *msg, int fd) {
+	struct link *l = data;
+	bool ok = on_message(data, msg, fd);
+	if (l->messages == 1) {
+		for (int i = 0; i < BACKEND_OUT_FDS_PAUSE; i++) {
+			struct crossway_backend_blob_reply reply = {0};
+			size_t cap = sizeof(reply);
+			uint8_t *out = backend_reserve(&l->b, cap);
+			test_assert(out != NULL);
+			int blob = memfd_create("blob", MFD_CLOEXEC);
+			test_assert(blob >= 0);
+			test_assert(backend_commit(
+				&l->b,
+				backend_link_encode_blob_reply(out, cap, (uint32_t)i + 1, &reply),
+				blob));
+		}
+	}
+	return ok;
+}
+
+static int drain_peer(int peer) {
+	int n = 0;
+	for (;;) {
+		uint8_t buf[256];
+		union {
+			struct cmsghdr hdr;
+			char b[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = control.b,
+				    .msg_controllen = sizeof(control.b)};
+		if (recvmsg(peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) {
+			return n;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			close(fd);
+		}
+		n++;
+	}
+}
+
+TEST(a_batch_waiting_on_a_full_queue_resumes_after_partial_flushes) {
+	struct link l;
+	link_open(&l);
+	l.b.on_message = fill_on_first;
+	// A small send buffer: a few replies per flush, then EAGAIN.
+	int small = 1;
+	test_assert(setsockopt(l.b.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) == 0);
+	send_fence(&l, 1, -1);
+	send_fence(&l, 2, -1);
+	backend_dispatch(&l.b);
+	test_assert_int_eq(l.messages, 1); // reading stopped inside the batch
+	int got = 0, flushes = 0;
+	while (got < BACKEND_OUT_FDS_PAUSE && flushes < 1000) {
+		test_assert(backend_flush(&l.b));
+		flushes++;
+		got += drain_peer(l.peer);
+		run_loop(&l);
+	}
+	test_assert_int_eq(got, BACKEND_OUT_FDS_PAUSE);
+	test_note("%d flushes for %d replies", flushes, got);
+	test_assert_msg(flushes > 1, "the socket never filled (the test needs EAGAIN)");
+	run_loop(&l);
+	test_assert_int_eq(l.messages, 2);
+	test_assert_int_eq(l.types[1], CROSSWAY_BACKEND_FENCE);
 	link_close(&l);
 }
