@@ -1278,6 +1278,8 @@ static bool backend_message(void *data, const struct backend_msg *msg, int fd) {
 	case CROSSWAY_BACKEND_SHUTDOWN:
 		ctx->shutdown_received = true;
 		complete_poll_fences(ctx);
+		// Nothing can carry a transfer's data to the guest any more.
+		pipes_close_reads(&ctx->pipes);
 		backend_flush(&ctx->backend);
 		begin_ending(ctx, CONTEXT_EXIT_CLEAN, "the backend asked to shut down");
 		break;

@@ -200,7 +200,18 @@ bool sandbox_isolate(const struct sandbox_options *opts, struct sandbox_report *
 		close_other_fds(opts->keep_fds, opts->keep_count);
 		return true;
 	}
-	set_limit(RLIMIT_NOFILE, opts->max_fds ? opts->max_fds : CROSSWAY_CONTEXT_MAX_FDS);
+	rlim_t files = opts->max_fds ? opts->max_fds : CROSSWAY_CONTEXT_MAX_FDS;
+	struct rlimit now;
+	if (!set_limit(RLIMIT_NOFILE, files) && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+	    now.rlim_max < files) {
+		// Raising the hard limit takes privilege: keep what is allowed
+		// (the soft limit may be far lower, often 1024).
+		cw_log(CW_LOG_ERROR,
+		       "Open file limit %llu is below the %llu a context may need; a guest may run "
+		       "this process out of fds before its own limits stop it",
+		       (unsigned long long)now.rlim_max, (unsigned long long)files);
+		set_limit(RLIMIT_NOFILE, now.rlim_max);
+	}
 	set_limit(RLIMIT_CORE, 0);
 	set_limit(RLIMIT_MEMLOCK, 0);
 #if !SANITIZER_BUILD

@@ -1296,6 +1296,35 @@ TEST(backend_gone_while_a_transfer_lingers) {
 	free(c.payload);
 }
 
+/* SHUTDOWN with a paste into the guest still open: nothing can carry its
+ * data to the guest any more (nothing follows SHUTDOWN, and its polls were
+ * completed), so crosswayd exits at once instead of lingering for it. */
+TEST(shutdown_does_not_linger_for_a_paste_into_the_guest) {
+	struct clip c;
+	clip_setup(&c, "both");
+	struct guest *g = &c.f.g;
+	test_assert(recorder_offer_selection(c.rec, CLIP_MIME, c.payload, 10000));
+	int sel = guest_wait_event(g, c.device, 5 /* selection */, TIMEOUT);
+	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
+	uint32_t offer = guest_event_word(&g->events[sel], 0);
+	struct bytes b = {0};
+	bytes_string(&b, CLIP_MIME);
+	uint32_t ids[] = {sim_next_read_pipe(&c.f.sim)};
+	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
+	test_assert(
+		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
+	test_assert(guest_roundtrip(g, TIMEOUT));
+	sim_send_shutdown(&c.f.sim);
+	int64_t t0 = now_ms();
+	test_assert_int_eq(sim_finish(&c.f.sim, TIMEOUT), 0);
+	int64_t took = now_ms() - t0;
+	test_note("exited %lld ms after SHUTDOWN", (long long)took);
+	test_assert_msg(took < 2000, "crosswayd lingered %lld ms after SHUTDOWN", (long long)took);
+	guest_finish(g);
+	recorder_destroy(c.rec);
+	free(c.payload);
+}
+
 static bool receive_done(struct recorder *rec) {
 	return recorder_count(rec, "wl_data_offer.receive") > 0 &&
 	       recorder_transfer_count(rec) == 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -251,6 +252,42 @@ TEST(proc_status_shows_the_sandbox) {
 	test_assert_str_eq(capprm, "0000000000000000");
 	test_assert_msg(ns_same[0] == '\0', "namespaces shared with the host:%s", ns_same);
 	test_assert_msg(pid != sim.pid, "no PID-namespace init below crosswayd");
+}
+
+/* A hard open-file limit below what a context may need (raising it takes
+ * privilege): the context keeps that limit, says so, and still serves; it
+ * used to ask for more, fail, and keep the soft limit (often 1024). */
+TEST(low_hard_file_limit_is_kept_and_said) {
+	skip_if_sanitized();
+	test_set_timeout(60);
+	struct host host;
+	if (!host_start(&host, 320, 240)) {
+		test_skip("weston is not installed or did not start");
+	}
+	struct rlimit rl = {.rlim_cur = 1024, .rlim_max = 4096};
+	test_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0); // this test's process only
+	struct sim sim;
+	memset(&sim, 0, sizeof(sim));
+	test_assert(sim_spawn(&sim, crosswayd(), host.display, NULL, true));
+	bool hello = sim_hello(&sim, "vm-limit");
+	unsigned long max_files = 0;
+	if (hello) {
+		char path[64], limits[4096] = "";
+		snprintf(path, sizeof(path), "/proc/%d/limits", (int)sandboxed_pid(sim.pid));
+		read_text(path, limits, sizeof(limits));
+		const char *nofile = strstr(limits, "Max open files");
+		if (nofile != NULL) {
+			max_files = strtoul(nofile + strlen("Max open files"), NULL, 10);
+		}
+	}
+	char err[8192];
+	size_t n = sim_read_stderr(&sim, err, sizeof(err), 200);
+	err[n] = '\0';
+	sim_finish(&sim, 5000);
+	host_stop(&host);
+	test_assert_msg(hello, "no HELLO_REPLY");
+	test_assert_int_eq(max_files, 4096);
+	test_assert_str_contains(err, "Open file limit 4096 is below");
 }
 
 TEST(landlock_closes_the_file_system) {
