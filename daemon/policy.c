@@ -96,7 +96,7 @@ struct policy_surface {
 };
 
 static struct policy_surface *surface_by_up(struct policy *p, uint32_t up);
-static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
+static bool append(struct policy *p, struct policy_msg *msg, size_t *at, uint32_t object_up,
 		   const struct proto_interface *iface, uint16_t opcode,
 		   const union wayland_value *args);
 static bool append_original(struct policy_msg *msg, size_t *at);
@@ -225,7 +225,22 @@ static void surface_destroy(struct policy *p, struct policy_surface *s) {
 	surface_free(s);
 }
 
+/* An xdg_surface ends (destroyed, or released by the compositor): its
+ * window geometry goes with it, and nothing may be sent on it any more. */
+static void xdg_surface_gone(struct policy *p, struct object *xdg) {
+	struct policy_surface *s = xdg->tag == TAG_XDG_SURFACE
+					   ? surface_by_up(p, (uint32_t)xdg->aux)
+					   : NULL;
+	if (s != NULL && s->xdg_surface_up == xdg->up_id) {
+		s->xdg_surface_up = 0;
+		s->has_geometry = s->has_cur_geometry = false;
+	}
+}
+
 void policy_forget(struct policy *p, struct object *obj) {
+	if (obj->tag == TAG_XDG_SURFACE) {
+		xdg_surface_gone(p, obj);
+	}
 	if (obj->tag == TAG_SURFACE && obj->data != NULL) {
 		surface_destroy(p, obj->data);
 	} else if (obj->tag == TAG_DMABUF_PARAMS && obj->data != NULL) {
@@ -1001,7 +1016,7 @@ static bool commit_window(struct policy *p, struct policy_msg *msg, struct polic
 	for (int i = 0; i < 4; i++) {
 		v[i].i = s->cur_geometry[i];
 	}
-	if (!append(msg, at, s->xdg_surface_up, &proto_xdg_surface,
+	if (!append(p, msg, at, s->xdg_surface_up, &proto_xdg_surface,
 		    PROTO_XDG_SURFACE_REQ_SET_WINDOW_GEOMETRY, v)) {
 		return false;
 	}
@@ -1243,7 +1258,7 @@ static bool place_children(struct policy *p, struct policy_msg *msg, struct poli
 			continue;
 		}
 		union wayland_value v[2] = {{.i = nx}, {.i = ny}};
-		if (!append(msg, at, c->subsurface_up, &proto_wl_subsurface,
+		if (!append(p, msg, at, c->subsurface_up, &proto_wl_subsurface,
 			    PROTO_WL_SUBSURFACE_REQ_SET_POSITION, v)) {
 			return false;
 		}
@@ -1311,14 +1326,14 @@ static void anchor_unpack(uint64_t v, int32_t r[4]) {
 
 /* Appends set_anchor_rect(@rect) and set_offset(@offset) for @positioner_up,
  * each only if given. False if the rewrite buffer is full. */
-static bool positioner_set(struct policy_msg *msg, size_t *at, uint32_t positioner_up,
-			   const int32_t *rect, const int32_t *offset) {
+static bool positioner_set(struct policy *p, struct policy_msg *msg, size_t *at,
+			   uint32_t positioner_up, const int32_t *rect, const int32_t *offset) {
 	union wayland_value v[4];
 	if (rect != NULL) {
 		for (unsigned i = 0; i < 4; i++) {
 			v[i].i = rect[i];
 		}
-		if (!append(msg, at, positioner_up, &proto_xdg_positioner,
+		if (!append(p, msg, at, positioner_up, &proto_xdg_positioner,
 			    PROTO_XDG_POSITIONER_REQ_SET_ANCHOR_RECT, v)) {
 			return false;
 		}
@@ -1326,7 +1341,7 @@ static bool positioner_set(struct policy_msg *msg, size_t *at, uint32_t position
 	if (offset != NULL) {
 		v[0].i = offset[0];
 		v[1].i = offset[1];
-		if (!append(msg, at, positioner_up, &proto_xdg_positioner,
+		if (!append(p, msg, at, positioner_up, &proto_xdg_positioner,
 			    PROTO_XDG_POSITIONER_REQ_SET_OFFSET, v)) {
 			return false;
 		}
@@ -1379,10 +1394,10 @@ static enum policy_verdict popup_anchor(struct policy *p, struct policy_msg *msg
 	// the guest may reuse it for a popup on a larger parent.
 	int32_t clamped[4] = {(int32_t)x, (int32_t)y, (int32_t)w, (int32_t)h};
 	size_t at = 0;
-	if (!positioner_set(msg, &at, positioner->up_id, anchor_ok ? NULL : clamped,
+	if (!positioner_set(p, msg, &at, positioner->up_id, anchor_ok ? NULL : clamped,
 			    offset_ok ? NULL : (const int32_t[]){(int32_t)nox, (int32_t)noy}) ||
 	    !append_original(msg, &at) ||
-	    !positioner_set(msg, &at, positioner->up_id, anchor_ok ? NULL : r,
+	    !positioner_set(p, msg, &at, positioner->up_id, anchor_ok ? NULL : r,
 			    offset_ok ? NULL : (const int32_t[]){ox, oy})) {
 		return fail(msg, err, "cannot encode the clamped %s", msg->message->name);
 	}
@@ -1490,7 +1505,7 @@ static enum policy_verdict fullscreen(struct policy *p, struct policy_msg *msg,
 		return POLICY_PASS;
 	}
 	size_t at = 0;
-	if (!append(msg, &at, msg->sender->up_id, &proto_xdg_toplevel,
+	if (!append(p, msg, &at, msg->sender->up_id, &proto_xdg_toplevel,
 		    PROTO_XDG_TOPLEVEL_REQ_SET_MAXIMIZED, NULL)) {
 		return fail(msg, err, "cannot encode set_maximized");
 	}
@@ -1583,9 +1598,16 @@ static enum policy_verdict source_offer(struct policy *p, struct policy_msg *msg
 #define DECORATION_MODE_SERVER_SIDE 2
 
 /* Appends one request to msg->rewrite at *at. False when it does not fit. */
-static bool append(struct policy_msg *msg, size_t *at, uint32_t object_up,
+static bool append(struct policy *p, struct policy_msg *msg, size_t *at, uint32_t object_up,
 		   const struct proto_interface *iface, uint16_t opcode,
 		   const union wayland_value *values) {
+	// A request crossway adds on its own for an object the compositor has
+	// already released (delete_id while the guest still holds it) would be
+	// a protocol error there: leave it out.
+	struct object *target = objects_lookup_up(p->objs, object_up);
+	if (target == NULL || target->state != OBJECT_LIVE) {
+		return true;
+	}
 	size_t n = wayland_msg_encode(msg->rewrite + *at, msg->rewrite_cap - *at, object_up, opcode,
 				      &iface->requests[opcode], values);
 	*at += n;
@@ -1622,7 +1644,7 @@ static bool drop_own_decoration(struct policy *p, struct policy_msg *msg, struct
 		return true;
 	}
 	objects_mark_destroyed(p->objs, o);
-	return append(msg, at, deco, &proto_zxdg_toplevel_decoration_v1,
+	return append(p, msg, at, deco, &proto_zxdg_toplevel_decoration_v1,
 		      PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_DESTROY, NULL);
 }
 
@@ -1670,7 +1692,7 @@ static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
 					       {.bytes = {name, sizeof(name)}},
 					       {.u = p->deco_version},
 					       {.u = p->deco_manager_up}};
-		if (!append(msg, &at, p->deco_registry_up, &proto_wl_registry,
+		if (!append(p, msg, &at, p->deco_registry_up, &proto_wl_registry,
 			    PROTO_WL_REGISTRY_REQ_BIND, bind)) {
 			return fail(msg, err, "cannot encode a decoration request");
 		}
@@ -1683,9 +1705,9 @@ static enum policy_verdict decorate(struct policy *p, struct policy_msg *msg,
 	s->decoration_up = d->up_id;
 	union wayland_value get[2] = {{.u = s->decoration_up}, {.u = toplevel_up}};
 	union wayland_value mode[1] = {{.u = DECORATION_MODE_SERVER_SIDE}};
-	if (!append(msg, &at, p->deco_manager_up, &proto_zxdg_decoration_manager_v1,
+	if (!append(p, msg, &at, p->deco_manager_up, &proto_zxdg_decoration_manager_v1,
 		    PROTO_ZXDG_DECORATION_MANAGER_V1_REQ_GET_TOPLEVEL_DECORATION, get) ||
-	    !append(msg, &at, s->decoration_up, &proto_zxdg_toplevel_decoration_v1,
+	    !append(p, msg, &at, s->decoration_up, &proto_zxdg_toplevel_decoration_v1,
 		    PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_SET_MODE, mode) ||
 	    !append_original(msg, &at)) {
 		return fail(msg, err, "cannot encode a decoration request");
@@ -1732,7 +1754,7 @@ static enum policy_verdict guest_decoration(struct policy *p, struct policy_msg 
 	} else if (op == PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_UNSET_MODE) {
 		union wayland_value mode[1] = {{.u = DECORATION_MODE_SERVER_SIDE}};
 		size_t at = 0;
-		if (!append(msg, &at, msg->sender->up_id, &proto_zxdg_toplevel_decoration_v1,
+		if (!append(p, msg, &at, msg->sender->up_id, &proto_zxdg_toplevel_decoration_v1,
 			    PROTO_ZXDG_TOPLEVEL_DECORATION_V1_REQ_SET_MODE, mode)) {
 			return fail(msg, err, "cannot encode a decoration request");
 		}
@@ -2207,14 +2229,7 @@ enum policy_verdict policy_request(struct policy *p, struct policy_msg *msg,
 		return POLICY_PASS;
 	}
 	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_DESTROY) {
-		// Its window geometry goes with it; nothing may be sent on it.
-		struct policy_surface *s = msg->sender->tag == TAG_XDG_SURFACE
-						   ? surface_by_up(p, (uint32_t)msg->sender->aux)
-						   : NULL;
-		if (s != NULL && s->xdg_surface_up == msg->sender->up_id) {
-			s->xdg_surface_up = 0;
-			s->has_geometry = s->has_cur_geometry = false;
-		}
+		xdg_surface_gone(p, msg->sender);
 		return POLICY_PASS;
 	}
 	if (iface == &proto_xdg_surface && op == PROTO_XDG_SURFACE_REQ_GET_TOPLEVEL &&

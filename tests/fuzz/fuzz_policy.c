@@ -219,12 +219,21 @@ static void model_remove_global(struct model *m, uint32_t name) {
 	}
 }
 
-/* A global advertised now, or removed lately (see struct model). */
-static const struct global *model_find_bindable(struct model *m, uint32_t name) {
+/* A global named @name for @iface_name advertised now, or removed lately
+ * (see struct model); NULL if none. (A name announced again for another
+ * interface keeps its first announcement in the list, so a removed entry
+ * that matches counts too.) */
+static const struct global *model_find_bindable(struct model *m, uint32_t name,
+						const char *iface_name) {
 	const struct global *g = model_find_global(m, name);
-	for (unsigned i = 0; g == NULL && i < sizeof(m->removed) / sizeof(m->removed[0]); i++) {
-		if (m->removed[i].iface != NULL && m->removed[i].name == name) {
-			g = &m->removed[i];
+	if (g != NULL && g->iface != NULL && strcmp(g->iface->name, iface_name) == 0) {
+		return g;
+	}
+	for (unsigned i = 0; i < sizeof(m->removed) / sizeof(m->removed[0]); i++) {
+		const struct global *r = &m->removed[i];
+		if (r->iface != NULL && r->name == name &&
+		    strcmp(r->iface->name, iface_name) == 0) {
+			return r;
 		}
 	}
 	return g;
@@ -550,7 +559,7 @@ static void check_content(struct harness *h, const uint8_t *msg, struct mobj *s,
 			   off, w, hh, stride, pool);
 	} else if (iface == &proto_wl_registry && op == PROTO_WL_REGISTRY_REQ_BIND) {
 		const char *name = wayland_args_string(msg, args, 1);
-		const struct global *g = model_find_bindable(&h->host, args->value[0]);
+		const struct global *g = model_find_bindable(&h->host, args->value[0], name);
 		fuzz_check(g != NULL, "bind to global %u, never advertised", args->value[0]);
 		fuzz_check(g->iface != NULL && strcmp(g->iface->name, name) == 0,
 			   "bind of %s to global %u", name, args->value[0]);
@@ -1252,6 +1261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		.guest_out_fds = 256,
 	};
 	fuzz_check(forward_init(&h->fw, &h->comp, &h->cfg, &fl), "forward_init");
+	h->fw.trace = fuzz_verbose(); // every message, WAYLAND_DEBUG style
 	h->fw.policy.on_read_transfer = on_transfer;
 	h->fw.policy.hook_data = h;
 	if (config & 32) {
