@@ -94,7 +94,6 @@ struct context {
 	struct wl_event_source *stall_timer;
 	bool stall_armed;
 	bool shutdown_received; // the backend's last message came
-	uint64_t pipes_refused; // write pipes refused at the pipe limit
 	struct wl_event_source *linger_timer;
 	struct wl_event_source *sigterm;
 
@@ -393,9 +392,7 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t
 	if (t.kind == FDTYPE_MEMORY) {
 		it->memory.fd = fd;
 		it->memory.size = t.size;
-		// Host memory is the guest's to read only (keymaps, format
-		// tables): a compositor may hand every client one writable fd.
-		it->memory.read_only = true;
+		it->memory.dmabuf = t.dmabuf;
 		*type = CROSS_DOMAIN_ID_TYPE_VIRTGPU_BLOB;
 		*size = t.size > UINT32_MAX ? UINT32_MAX : (uint32_t)t.size;
 		return true;
@@ -413,7 +410,6 @@ static bool fd_to_identifier(struct context *ctx, int fd, uint64_t cap, uint32_t
 		// (the host reader sees EOF at once) and the context goes on. The
 		// guest gets an identifier that is already closed: its WRITEs to
 		// it are dropped like late ones.
-		ctx->pipes_refused++;
 		cw_log(CW_LOG_INFO,
 		       "Transfer to the host refused: %" PRIu32 " pipes open (the limit)",
 		       ctx->pipes.max);
@@ -1209,13 +1205,13 @@ static void handle_create_blob(struct context *ctx, const struct backend_msg *ms
 			return;
 		}
 		fd_move(&fd, &it->memory.fd);
-		struct fdtype t;
-		if (fdtype_classify(fd, &t) && t.dmabuf) {
+		if (it->memory.dmabuf) {
 			reply.handle_type = CROSSWAY_BACKEND_HANDLE_DMABUF;
 		}
+		// Host memory is the guest's to read only (keymaps, format
+		// tables): a compositor may hand every client one writable fd.
 		reply.map_info = CROSSWAY_BACKEND_MAP_CACHE_CACHED |
-				 CROSSWAY_BACKEND_MAP_ACCESS_READ |
-				 (it->memory.read_only ? 0 : CROSSWAY_BACKEND_MAP_ACCESS_WRITE);
+				 CROSSWAY_BACKEND_MAP_ACCESS_READ;
 		reply.size = c->size;
 		items_remove(&ctx->items, it);
 	}

@@ -45,7 +45,6 @@ bool fdtype_classify(int fd, struct fdtype *out) {
 	if (seals < 0) {
 		seals = 0;
 	}
-	out->read_only = mode == O_RDONLY || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
 	out->shrink_sealed = (seals & F_SEAL_SHRINK) != 0;
 	return true;
 }

@@ -19,7 +19,6 @@ enum fdtype_kind {
 struct fdtype {
 	enum fdtype_kind kind;
 	uint64_t size;      // memory: bytes (lseek SEEK_END)
-	bool read_only;     // memory: opened O_RDONLY or sealed against writes
 	bool shrink_sealed; // memory: F_SEAL_SHRINK set (safe to map for wl_shm)
 	bool dmabuf;        // memory: a dma-buf
 };

@@ -30,7 +30,7 @@ struct item {
 		struct {
 			int fd; // owned
 			uint64_t size;
-			bool read_only; // O_RDONLY or write-sealed: the guest maps it read-only
+			bool dmabuf; // else plain memory (memfd, shm file)
 		} memory;
 		struct write_pipe *pipe; // owned by daemon/pipes
 	};

@@ -8,8 +8,6 @@
 #include "daemon/sock.h"
 #include "wire/limits.h"
 
-#define RECV_FDS SOCK_RECV_FDS_MAX
-
 enum sock_result sock_recv(int fd, struct byte_queue *in, struct fd_queue *fds, size_t chunk,
 			   size_t *received, const char **why) {
 	*received = 0;
@@ -21,7 +19,7 @@ enum sock_result sock_recv(int fd, struct byte_queue *in, struct fd_queue *fds, 
 	}
 	union {
 		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * RECV_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * SOCK_RECV_FDS_MAX)];
 	} control;
 	struct iovec iov = {.iov_base = dst, .iov_len = chunk};
 	struct msghdr mh = {
