@@ -167,6 +167,10 @@ void sim_kill(struct sim *sim) {
 }
 
 bool sim_send_raw(struct sim *sim, const void *pkt, size_t len, int fd) {
+	return sim_sendmsg(sim->fd, pkt, len, fd);
+}
+
+bool sim_sendmsg(int sock, const void *pkt, size_t len, int fd) {
 	struct iovec iov = {.iov_base = (void *)pkt, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	union {
@@ -185,7 +189,7 @@ bool sim_send_raw(struct sim *sim, const void *pkt, size_t len, int fd) {
 	}
 	ssize_t n;
 	do {
-		n = sendmsg(sim->fd, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
 	return n == (ssize_t)len;
 }

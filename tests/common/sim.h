@@ -101,6 +101,8 @@ size_t sim_read_stderr(struct sim *sim, char *buf, size_t cap, int timeout_ms);
 
 /* Sending: each returns false if the link is broken. */
 bool sim_send_raw(struct sim *sim, const void *pkt, size_t len, int fd);
+/** The same on any socket @sock: one packet with @fd (not taken; -1: none). */
+bool sim_sendmsg(int sock, const void *pkt, size_t len, int fd);
 bool sim_send_hello(struct sim *sim, const char *vm, uint32_t flags);
 bool sim_send_attach(struct sim *sim, uint32_t resource_id, uint32_t kind, uint64_t size, int fd);
 bool sim_send_detach(struct sim *sim, uint32_t resource_id);

@@ -841,86 +841,121 @@ TEST(ten_thousand_shm_buffers_leave_fds_rss_and_compositor_objects_as_they_were)
  */
 static const char ro_keymap[] = "xkb_keymap { xkb_keycodes { }; }; // read-only";
 
-static void ro_keyboard_release(struct wl_client *client, struct wl_resource *resource) {
+/* What the keyboard of the seat of our own sends as its keymap. */
+enum own_keymap {
+	KEYMAP_READ_ONLY, // ro_keymap in a memfd reopened O_RDONLY
+	KEYMAP_PIPE,      // a pipe's write end where memory belongs
+	KEYMAP_SHORT,     // ro_keymap in a memfd, with a size of 64 KiB
+};
+static enum own_keymap own_keymap;
+
+static void own_keyboard_release(struct wl_client *client, struct wl_resource *resource) {
 	wl_resource_destroy(resource);
 }
 
-static const struct wl_keyboard_interface ro_keyboard_impl = {.release = ro_keyboard_release};
+static const struct wl_keyboard_interface own_keyboard_impl = {.release = own_keyboard_release};
 
-static void ro_seat_get_keyboard(struct wl_client *client, struct wl_resource *resource,
-				 uint32_t id) {
+static void own_seat_get_keyboard(struct wl_client *client, struct wl_resource *resource,
+				  uint32_t id) {
 	struct wl_resource *r = wl_resource_create(client, &wl_keyboard_interface,
 						   wl_resource_get_version(resource), id);
 	test_assert(r != NULL);
-	wl_resource_set_implementation(r, &ro_keyboard_impl, NULL, NULL);
-	int fd = memfd_create("dmabuf-test-keymap", MFD_CLOEXEC);
-	test_assert(fd >= 0);
-	test_assert_int_eq(write(fd, ro_keymap, sizeof(ro_keymap)), (ssize_t)sizeof(ro_keymap));
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int ro = open(path, O_RDONLY | O_CLOEXEC);
+	wl_resource_set_implementation(r, &own_keyboard_impl, NULL, NULL);
+	int fd, spare = -1;
+	uint32_t size = own_keymap == KEYMAP_READ_ONLY ? sizeof(ro_keymap) : 65536;
+	if (own_keymap == KEYMAP_PIPE) {
+		int p[2];
+		test_assert(pipe2(p, O_CLOEXEC) == 0);
+		fd = p[1];
+		spare = p[0];
+	} else {
+		fd = memfd_create("dmabuf-test-keymap", MFD_CLOEXEC);
+		test_assert(fd >= 0);
+		test_assert_int_eq(write(fd, ro_keymap, sizeof(ro_keymap)),
+				   (ssize_t)sizeof(ro_keymap));
+	}
+	if (own_keymap == KEYMAP_READ_ONLY) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		spare = fd;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		test_assert(fd >= 0);
+	}
+	wl_keyboard_send_keymap(r, WL_KEYBOARD_KEYMAP_FORMAT_XKB_V1, fd, size);
 	close(fd);
-	test_assert(ro >= 0);
-	wl_keyboard_send_keymap(r, WL_KEYBOARD_KEYMAP_FORMAT_XKB_V1, ro, sizeof(ro_keymap));
-	close(ro);
+	if (spare >= 0) {
+		close(spare);
+	}
 }
 
-static void ro_seat_unsupported(struct wl_client *client, struct wl_resource *resource,
-				uint32_t id) {
+static void own_seat_unsupported(struct wl_client *client, struct wl_resource *resource,
+				 uint32_t id) {
 	wl_resource_post_error(resource, WL_SEAT_ERROR_MISSING_CAPABILITY, "keyboard only");
 }
 
-static void ro_seat_release(struct wl_client *client, struct wl_resource *resource) {
+static void own_seat_release(struct wl_client *client, struct wl_resource *resource) {
 	wl_resource_destroy(resource);
 }
 
-static const struct wl_seat_interface ro_seat_impl = {
-	.get_pointer = ro_seat_unsupported,
-	.get_keyboard = ro_seat_get_keyboard,
-	.get_touch = ro_seat_unsupported,
-	.release = ro_seat_release,
+static const struct wl_seat_interface own_seat_impl = {
+	.get_pointer = own_seat_unsupported,
+	.get_keyboard = own_seat_get_keyboard,
+	.get_touch = own_seat_unsupported,
+	.release = own_seat_release,
 };
 
-static void ro_seat_bind(struct wl_client *client, void *data, uint32_t version, uint32_t id) {
+static void own_seat_bind(struct wl_client *client, void *data, uint32_t version, uint32_t id) {
 	struct wl_resource *r = wl_resource_create(client, &wl_seat_interface, (int)version, id);
 	test_assert(r != NULL);
-	wl_resource_set_implementation(r, &ro_seat_impl, NULL, NULL);
+	wl_resource_set_implementation(r, &own_seat_impl, NULL, NULL);
 	wl_seat_send_capabilities(r, WL_SEAT_CAPABILITY_KEYBOARD);
+}
+
+/* Starts the recorder (@opts), with a seat of our own sending @own when
+ * @opts has none, and crosswayd; the guest binds wl_seat and asks for a
+ * keyboard, whose id is returned. */
+static uint32_t guest_keyboard(struct fixture *f, const struct recorder_options *opts,
+			       enum own_keymap own) {
+	memset(f, 0, sizeof(*f));
+	f->rec = recorder_create(opts);
+	test_assert(f->rec != NULL);
+	if (!opts->seat) {
+		own_keymap = own;
+		test_assert(wl_global_create(recorder_display(f->rec), &wl_seat_interface, 5, NULL,
+					     own_seat_bind) != NULL);
+	}
+	start_on(f);
+	test_assert(guest_registry(&f->g, TIMEOUT));
+	uint32_t seat = guest_bind(&f->g, "wl_seat", 5);
+	test_assert(seat != 0);
+	uint32_t keyboard = guest_new_id(&f->g);
+	test_assert(request(f, seat, 1 /* get_keyboard */, &keyboard, 1));
+	return keyboard;
 }
 
 struct keymap_case {
 	const char *name;
 	bool own_seat;         // the O_RDONLY seat above instead of the recorder's
 	bool unsealed;         // recorder_options.keymap_unsealed
-	uint32_t access;       // the map_info access bits the guest must get
 	bool writable_mapping; // whether the fd itself maps shared and writable
 };
 
 static const struct keymap_case keymap_cases[] = {
-	{"write-sealed memfd", false, false, CROSSWAY_BACKEND_MAP_ACCESS_READ, false},
-	{"O_RDONLY memfd", true, false, CROSSWAY_BACKEND_MAP_ACCESS_READ, false},
+	{"write-sealed memfd", false, false, false},
+	{"O_RDONLY memfd", true, false, false},
 	// A compositor may give every client the same writable keymap: the
 	// guest still only reads it (a guest writing it would change other
 	// host clients' keymap).
-	{"unsealed read-write memfd", false, true, CROSSWAY_BACKEND_MAP_ACCESS_READ, true},
+	{"unsealed read-write memfd", false, true, true},
 };
 
 TEST_P(received_keymap_is_read_only_for_the_guest, keymap_cases) {
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	f.rec = recorder_create(&(struct recorder_options){.seat = !data->own_seat,
-							   .keymap_unsealed = data->unsealed});
-	test_assert(f.rec != NULL);
-	if (data->own_seat) {
-		test_assert(wl_global_create(recorder_display(f.rec), &wl_seat_interface, 5, NULL,
-					     ro_seat_bind) != NULL);
-	}
-	start_on(&f);
-	test_assert(guest_registry(&f.g, TIMEOUT));
-	uint32_t seat = guest_bind(&f.g, "wl_seat", 5);
-	test_assert(seat != 0);
-	uint32_t keyboard = guest_new_id(&f.g);
-	test_assert(request(&f, seat, 1 /* get_keyboard */, &keyboard, 1));
+	uint32_t keyboard = guest_keyboard(
+		&f,
+		&(struct recorder_options){.seat = !data->own_seat,
+					   .keymap_unsealed = data->unsealed},
+		KEYMAP_READ_ONLY);
 	int i = guest_wait_event(&f.g, keyboard, 0 /* keymap */, TIMEOUT);
 	test_assert_msg(i >= 0, "no keymap");
 	const struct guest_event *e = &f.g.events[i];
@@ -930,7 +965,8 @@ TEST_P(received_keymap_is_read_only_for_the_guest, keymap_cases) {
 	struct crossway_backend_blob_reply reply;
 	int fd = sim_create_blob(&f.sim, e->ids[0], round_up(size, PAGE), NULL, &reply, TIMEOUT);
 	test_assert_msg(fd >= 0, "CREATE_BLOB of the keymap: %s", f.sim.error_text);
-	test_assert_int_eq(reply.map_info & CROSSWAY_BACKEND_MAP_ACCESS_MASK, data->access);
+	test_assert_int_eq(reply.map_info & CROSSWAY_BACKEND_MAP_ACCESS_MASK,
+			   CROSSWAY_BACKEND_MAP_ACCESS_READ);
 	test_assert_int_eq(reply.map_info & CROSSWAY_BACKEND_MAP_CACHE_MASK,
 			   CROSSWAY_BACKEND_MAP_CACHE_CACHED);
 	// The fd itself is what the compositor sent.
@@ -952,75 +988,22 @@ TEST_P(received_keymap_is_read_only_for_the_guest, keymap_cases) {
 /*
  * A keymap event whose fd the guest cannot use loses the event (logged and
  * counted): a pipe where memory belongs, or memory smaller than the size the
- * event gives (the guest's reader would fault past its end). The seat below
- * sends keymap_bad_kind's fd.
+ * event gives (the guest's reader would fault past its end).
  */
-static int keymap_bad_kind;
-
-static void bad_seat_get_keyboard(struct wl_client *client, struct wl_resource *resource,
-				  uint32_t id) {
-	struct wl_resource *r = wl_resource_create(client, &wl_keyboard_interface,
-						   wl_resource_get_version(resource), id);
-	test_assert(r != NULL);
-	wl_resource_set_implementation(r, &ro_keyboard_impl, NULL, NULL);
-	int fd, spare = -1;
-	if (keymap_bad_kind == 0) {
-		int p[2];
-		test_assert(pipe2(p, O_CLOEXEC) == 0);
-		fd = p[1];
-		spare = p[0];
-	} else {
-		fd = memfd_create("short-keymap", MFD_CLOEXEC);
-		test_assert(fd >= 0);
-		test_assert_int_eq(write(fd, ro_keymap, sizeof(ro_keymap)),
-				   (ssize_t)sizeof(ro_keymap));
-	}
-	wl_keyboard_send_keymap(r, WL_KEYBOARD_KEYMAP_FORMAT_XKB_V1, fd, 65536);
-	close(fd);
-	if (spare >= 0) {
-		close(spare);
-	}
-}
-
-static const struct wl_seat_interface bad_seat_impl = {
-	.get_pointer = ro_seat_unsupported,
-	.get_keyboard = bad_seat_get_keyboard,
-	.get_touch = ro_seat_unsupported,
-	.release = ro_seat_release,
-};
-
-static void bad_seat_bind(struct wl_client *client, void *data, uint32_t version, uint32_t id) {
-	struct wl_resource *r = wl_resource_create(client, &wl_seat_interface, (int)version, id);
-	test_assert(r != NULL);
-	wl_resource_set_implementation(r, &bad_seat_impl, NULL, NULL);
-	wl_seat_send_capabilities(r, WL_SEAT_CAPABILITY_KEYBOARD);
-}
-
 struct bad_keymap_case {
 	const char *name;
-	int kind; // keymap_bad_kind
+	enum own_keymap keymap;
 	const char *logged;
 };
 
 static const struct bad_keymap_case bad_keymap_cases[] = {
-	{"pipe", 0, "where memory belongs"},
-	{"short memfd", 1, "smaller than the size the event gives"},
+	{"pipe", KEYMAP_PIPE, "where memory belongs"},
+	{"short memfd", KEYMAP_SHORT, "smaller than the size the event gives"},
 };
 
 TEST_P(keymap_the_guest_cannot_use_is_dropped, bad_keymap_cases) {
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	keymap_bad_kind = data->kind;
-	f.rec = recorder_create(&(struct recorder_options){0});
-	test_assert(f.rec != NULL);
-	test_assert(wl_global_create(recorder_display(f.rec), &wl_seat_interface, 5, NULL,
-				     bad_seat_bind) != NULL);
-	start_on(&f);
-	test_assert(guest_registry(&f.g, TIMEOUT));
-	uint32_t seat = guest_bind(&f.g, "wl_seat", 5);
-	test_assert(seat != 0);
-	uint32_t keyboard = guest_new_id(&f.g);
-	test_assert(request(&f, seat, 1 /* get_keyboard */, &keyboard, 1));
+	uint32_t keyboard = guest_keyboard(&f, &(struct recorder_options){0}, data->keymap);
 	test_assert(guest_roundtrip(&f.g, TIMEOUT));
 	test_assert_msg(guest_wait_event(&f.g, keyboard, 0 /* keymap */, 200) < 0,
 			"the guest got the keymap");

@@ -770,6 +770,35 @@ static size_t registry_bytes(const struct guest *g) {
 	return n;
 }
 
+/*
+ * get_registry again and again: each brings every global. 128 KiB of events
+ * for a guest that does not poll: past a 32 KiB cap, but within what the
+ * kernel buffers, so the compositor never has to drop us. Returns once the
+ * compositor has sent them all; the number of get_registry.
+ */
+static uint32_t flood_registry(struct sim *sim, struct guest *g, struct recorder *rec) {
+	size_t per = registry_bytes(g);
+	uint32_t count = (uint32_t)((128 * KIB) / per);
+	uint8_t payload[CROSS_DOMAIN_MAX_SEND_RECV_SIZE];
+	uint32_t len = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t id = guest_new_id(g);
+		len += faults_msg(payload + len, 1, WL_DISPLAY_GET_REGISTRY, &id, 1);
+		if (len + 12 > sizeof(payload) || i + 1 == count) {
+			test_assert(sim_send_wayland(sim, payload, len, NULL, NULL, 0));
+			len = 0;
+		}
+	}
+	size_t want = recorder_count(rec, "wl_registry.global") + (size_t)count * g->global_count;
+	int64_t deadline = faults_now_ms() + TIMEOUT;
+	while (recorder_count(rec, "wl_registry.global") < want && faults_now_ms() < deadline) {
+		recorder_dispatch(rec, 10);
+	}
+	test_assert_msg(recorder_count(rec, "wl_registry.global") >= want,
+			"the compositor did not send the events");
+	return count;
+}
+
 TEST(f06_guest_stops_polling) {
 	test_set_timeout(40);
 	struct recorder *rec = start_recorder(NULL);
@@ -781,29 +810,7 @@ TEST(f06_guest_stops_polling) {
 	start_context(&b, &gb, &(struct faults_spawn){.display = display}, rec, "vm-f06-other");
 	start_context(&a, &ga, &(struct faults_spawn){.display = display, .args = args}, rec,
 		      "vm-f06");
-	// get_registry again and again: each brings every global. 128 KiB of
-	// events for a guest that never polls: past the 32 KiB cap, but within
-	// what the kernel buffers, so the compositor never has to drop us.
-	size_t per = registry_bytes(&ga);
-	uint32_t count = (uint32_t)((128 * KIB) / per);
-	uint8_t payload[CROSS_DOMAIN_MAX_SEND_RECV_SIZE];
-	uint32_t len = 0;
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t id = guest_new_id(&ga);
-		len += faults_msg(payload + len, 1, WL_DISPLAY_GET_REGISTRY, &id, 1);
-		if (len + 12 > sizeof(payload) || i + 1 == count) {
-			test_assert(sim_send_wayland(&a, payload, len, NULL, NULL, 0));
-			len = 0;
-		}
-	}
-	size_t globals0 = recorder_count(rec, "wl_registry.global");
-	size_t want = globals0 + (size_t)count * ga.global_count;
-	int64_t deadline = faults_now_ms() + TIMEOUT;
-	while (recorder_count(rec, "wl_registry.global") < want && faults_now_ms() < deadline) {
-		recorder_dispatch(rec, 10);
-	}
-	test_assert_msg(recorder_count(rec, "wl_registry.global") >= want,
-			"the compositor did not send the events");
+	uint32_t count = flood_registry(&a, &ga, rec);
 	int64_t t_sent = faults_now_ms();
 	// The compositor keeps serving others meanwhile.
 	test_assert_msg(guest_registry(&gb, TIMEOUT), "another client was not served");
@@ -814,7 +821,8 @@ TEST(f06_guest_stops_polling) {
 	int code = expect_exit(&a, faults_now_ms(), TIMEOUT, &elapsed);
 	test_note("F-06: %u get_registry (%zu KiB of events); ERROR %lld ms after the last was "
 		  "sent: %s",
-		  count, (size_t)count * per / 1024, (long long)t_error, a.error_text);
+		  count, (size_t)count * registry_bytes(&ga) / 1024, (long long)t_error,
+		  a.error_text);
 	test_assert_int_eq(code, CROSSWAY_BACKEND_EXIT_ERROR);
 	test_assert_str_contains(a.error_text, "guest stopped polling");
 	test_assert_msg(t_error >= 9500 && t_error <= 11500, "ERROR after %lld ms, not ~10 s",
@@ -851,25 +859,7 @@ TEST(f06_slow_polling_is_not_a_stall) {
 	struct guest ga;
 	start_context(&a, &ga, &(struct faults_spawn){.display = display, .args = args}, rec,
 		      "vm-f06-slow");
-	size_t per = registry_bytes(&ga);
-	uint32_t count = (uint32_t)((128 * KIB) / per);
-	uint8_t payload[CROSS_DOMAIN_MAX_SEND_RECV_SIZE];
-	uint32_t len = 0;
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t id = guest_new_id(&ga);
-		len += faults_msg(payload + len, 1, WL_DISPLAY_GET_REGISTRY, &id, 1);
-		if (len + 12 > sizeof(payload) || i + 1 == count) {
-			test_assert(sim_send_wayland(&a, payload, len, NULL, NULL, 0));
-			len = 0;
-		}
-	}
-	size_t want = recorder_count(rec, "wl_registry.global") + (size_t)count * ga.global_count;
-	int64_t deadline = faults_now_ms() + TIMEOUT;
-	while (recorder_count(rec, "wl_registry.global") < want && faults_now_ms() < deadline) {
-		recorder_dispatch(rec, 10);
-	}
-	test_assert_msg(recorder_count(rec, "wl_registry.global") >= want,
-			"the compositor did not send the events");
+	flood_registry(&a, &ga, rec);
 	int64_t t_sent = faults_now_ms();
 	for (int n = 1; n <= 3; n++) {
 		while (faults_now_ms() < t_sent + 3000 * n) {

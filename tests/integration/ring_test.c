@@ -1054,20 +1054,24 @@ static void clip_setup(struct clip *c, const char *clipboard_mode) {
 	}
 }
 
-static void clip_teardown(struct clip *c) {
-	sim_send_shutdown(&c->f.sim);
-	test_assert_int_eq(sim_finish(&c->f.sim, TIMEOUT), 0);
+/* Frees what clip_setup made; crosswayd must have been finished. */
+static void clip_free(struct clip *c) {
 	guest_finish(&c->f.g);
 	recorder_destroy(c->rec);
 	free(c->payload);
 }
 
-/* Offers CLIP_SIZE bytes as @mime on the host and reads them in the guest;
- * returns how many arrived before the hang-up (all checked against the
- * payload). */
-static uint32_t paste_into_guest(struct clip *c, const char *mime) {
+static void clip_teardown(struct clip *c) {
+	sim_send_shutdown(&c->f.sim);
+	test_assert_int_eq(sim_finish(&c->f.sim, TIMEOUT), 0);
+	clip_free(c);
+}
+
+/* The host offers @size bytes as @mime; the guest asks for them with
+ * wl_data_offer.receive and a read pipe, whose identifier is returned. */
+static uint32_t ask_host_selection(struct clip *c, const char *mime, uint32_t size) {
 	struct guest *g = &c->f.g;
-	test_assert(recorder_offer_selection(c->rec, mime, c->payload, CLIP_SIZE));
+	test_assert(recorder_offer_selection(c->rec, mime, c->payload, size));
 	int sel = guest_wait_event(g, c->device, 5 /* selection */, TIMEOUT);
 	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
 	uint32_t offer = guest_event_word(&g->events[sel], 0);
@@ -1079,11 +1083,20 @@ static uint32_t paste_into_guest(struct clip *c, const char *mime) {
 	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
 	test_assert(
 		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
+	return ids[0];
+}
+
+/* Offers CLIP_SIZE bytes as @mime on the host and reads them in the guest;
+ * returns how many arrived before the hang-up (all checked against the
+ * payload). */
+static uint32_t paste_into_guest(struct clip *c, const char *mime) {
+	struct guest *g = &c->f.g;
+	uint32_t pipe_id = ask_host_selection(c, mime, CLIP_SIZE);
 	for (int i = 0; i < 2000 && !g->read_hang_up; i++) {
 		test_assert(guest_poll(g, TIMEOUT));
 	}
 	test_assert_msg(g->read_hang_up, "no hang-up after %u bytes", g->read_len);
-	test_assert_int_eq(g->read_id, ids[0]);
+	test_assert_int_eq(g->read_id, pipe_id);
 	test_assert_msg(memcmp(g->read_data, c->payload, g->read_len) == 0,
 			"the guest read other bytes than the host offered");
 	test_note("%u bytes host -> guest as %s in %llu READ records", g->read_len, mime,
@@ -1291,9 +1304,7 @@ TEST(backend_gone_while_a_transfer_lingers) {
 			(long long)used);
 	close(fd);
 	test_assert_int_eq(sim_finish(&c.f.sim, TIMEOUT), 0);
-	guest_finish(&c.f.g);
-	recorder_destroy(c.rec);
-	free(c.payload);
+	clip_free(&c);
 }
 
 /* SHUTDOWN with a paste into the guest still open: nothing can carry its
@@ -1302,27 +1313,15 @@ TEST(backend_gone_while_a_transfer_lingers) {
 TEST(shutdown_does_not_linger_for_a_paste_into_the_guest) {
 	struct clip c;
 	clip_setup(&c, "both");
-	struct guest *g = &c.f.g;
-	test_assert(recorder_offer_selection(c.rec, CLIP_MIME, c.payload, 10000));
-	int sel = guest_wait_event(g, c.device, 5 /* selection */, TIMEOUT);
-	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
-	uint32_t offer = guest_event_word(&g->events[sel], 0);
-	struct bytes b = {0};
-	bytes_string(&b, CLIP_MIME);
-	uint32_t ids[] = {sim_next_read_pipe(&c.f.sim)};
-	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
-	test_assert(
-		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
-	test_assert(guest_roundtrip(g, TIMEOUT));
+	ask_host_selection(&c, CLIP_MIME, 10000);
+	test_assert(guest_roundtrip(&c.f.g, TIMEOUT));
 	sim_send_shutdown(&c.f.sim);
 	int64_t t0 = now_ms();
 	test_assert_int_eq(sim_finish(&c.f.sim, TIMEOUT), 0);
 	int64_t took = now_ms() - t0;
 	test_note("exited %lld ms after SHUTDOWN", (long long)took);
 	test_assert_msg(took < 2000, "crosswayd lingered %lld ms after SHUTDOWN", (long long)took);
-	guest_finish(g);
-	recorder_destroy(c.rec);
-	free(c.payload);
+	clip_free(&c);
 }
 
 static bool receive_done(struct recorder *rec) {
@@ -1336,16 +1335,7 @@ TEST(clipboard_host_writer_gone_while_the_guest_waits) {
 	struct guest *g = &c.f.g;
 	// Several records' worth, all in the pipe buffer at once.
 	const uint32_t size = 10000;
-	test_assert(recorder_offer_selection(c.rec, CLIP_MIME, c.payload, size));
-	int sel = guest_wait_event(g, c.device, 5 /* selection */, TIMEOUT);
-	test_assert_msg(sel >= 0, "no wl_data_device.selection reached the guest");
-	uint32_t offer = guest_event_word(&g->events[sel], 0);
-	struct bytes b = {0};
-	bytes_string(&b, CLIP_MIME);
-	uint32_t ids[] = {sim_next_read_pipe(&c.f.sim)};
-	uint32_t types[] = {CROSS_DOMAIN_ID_TYPE_READ_PIPE};
-	test_assert(
-		guest_request(g, offer, 1 /* receive */, b.data, (uint32_t)b.len, ids, types, 1));
+	uint32_t pipe_id = ask_host_selection(&c, CLIP_MIME, size);
 	// The host app writes everything and closes; the guest is not polling.
 	for (int64_t end = now_ms() + TIMEOUT; !receive_done(c.rec) && now_ms() < end;) {
 		recorder_dispatch(c.rec, 10);
@@ -1360,7 +1350,7 @@ TEST(clipboard_host_writer_gone_while_the_guest_waits) {
 		test_assert(guest_poll(g, TIMEOUT));
 	}
 	test_assert_msg(g->read_hang_up, "no hang-up after %u bytes", g->read_len);
-	test_assert_int_eq(g->read_id, ids[0]);
+	test_assert_int_eq(g->read_id, pipe_id);
 	test_assert_int_eq(g->read_len, size);
 	test_assert(memcmp(g->read_data, c.payload, size) == 0);
 	test_assert(!c.f.sim.have_error);

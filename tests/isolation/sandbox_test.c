@@ -186,6 +186,15 @@ static void status_field(const char *status, const char *key, char *out, size_t 
 	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
 }
 
+/* The soft RLIMIT_NOFILE of process @pid (/proc/PID/limits), 0 if unread. */
+static unsigned long max_open_files(pid_t pid) {
+	char path[64], limits[4096] = "";
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	read_text(path, limits, sizeof(limits));
+	const char *nofile = strstr(limits, "Max open files");
+	return nofile != NULL ? strtoul(nofile + strlen("Max open files"), NULL, 10) : 0;
+}
+
 TEST(proc_status_shows_the_sandbox) {
 	skip_if_sanitized();
 	test_set_timeout(60);
@@ -210,13 +219,7 @@ TEST(proc_status_shows_the_sandbox) {
 		status_field(status, "Seccomp:", seccomp, sizeof(seccomp));
 		status_field(status, "CapEff:", capeff, sizeof(capeff));
 		status_field(status, "CapPrm:", capprm, sizeof(capprm));
-		snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
-		char limits[4096] = "";
-		read_text(path, limits, sizeof(limits));
-		const char *nofile = strstr(limits, "Max open files");
-		if (nofile != NULL) {
-			max_files = strtoul(nofile + strlen("Max open files"), NULL, 10);
-		}
+		max_files = max_open_files(pid);
 		static const char *const kinds[] = {"user", "mnt", "net", "ipc", "uts", "pid"};
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 			char mine[64], theirs[64], link[64];
@@ -272,13 +275,7 @@ TEST(low_hard_file_limit_is_kept_and_said) {
 	bool hello = sim_hello(&sim, "vm-limit");
 	unsigned long max_files = 0;
 	if (hello) {
-		char path[64], limits[4096] = "";
-		snprintf(path, sizeof(path), "/proc/%d/limits", (int)sandboxed_pid(sim.pid));
-		read_text(path, limits, sizeof(limits));
-		const char *nofile = strstr(limits, "Max open files");
-		if (nofile != NULL) {
-			max_files = strtoul(nofile + strlen("Max open files"), NULL, 10);
-		}
+		max_files = max_open_files(sandboxed_pid(sim.pid));
 	}
 	char err[8192];
 	size_t n = sim_read_stderr(&sim, err, sizeof(err), 200);

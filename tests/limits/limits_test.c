@@ -971,31 +971,28 @@ TEST(host_pastes_past_the_pipe_limit_are_refused) {
 	uint32_t first;
 	int fds[3];
 	fds[0] = start_paste(&f, &vm, "text/plain", &first);
-	uint32_t source = 0; // the guest's wl_data_source
-	for (uint32_t k = 0; k < vm.g->event_count && source == 0; k++) {
+	// The send event of the first paste names the guest's source.
+	int last = -1;
+	for (uint32_t k = 0; k < vm.g->event_count && last < 0; k++) {
 		const struct guest_event *e = &vm.g->events[k];
 		if (e->opcode == WL_DATA_SOURCE_SEND && e->id_count == 1 && e->ids[0] == first) {
-			source = e->object;
+			last = (int)k;
 		}
 	}
-	test_assert(source != 0);
+	test_assert(last >= 0);
+	uint32_t source = vm.g->events[last].object;
 	uint32_t ids[3] = {first, 0, 0};
 	for (int n = 1; n < 3; n++) {
 		fds[n] = recorder_receive_selection(f.rec, "text/plain");
 		test_assert(fds[n] >= 0);
-		int64_t end = now_ms() + TIMEOUT;
-		while (ids[n] == 0 && now_ms() < end) {
+		int i = -1;
+		for (int64_t end = now_ms() + TIMEOUT; i < 0 && now_ms() < end;) {
 			test_assert(guest_roundtrip(vm.g, TIMEOUT));
-			int seen = 0;
-			for (uint32_t k = 0; k < vm.g->event_count; k++) {
-				const struct guest_event *e = &vm.g->events[k];
-				if (e->object == source && e->opcode == WL_DATA_SOURCE_SEND &&
-				    ++seen == n + 1) {
-					ids[n] = e->ids[0];
-				}
-			}
+			i = guest_find_event(vm.g, source, WL_DATA_SOURCE_SEND, (uint32_t)last + 1);
 		}
-		test_assert_msg(ids[n] != 0, "no wl_data_source.send for paste %d", n + 1);
+		test_assert_msg(i >= 0, "no wl_data_source.send for paste %d", n + 1);
+		ids[n] = vm.g->events[i].ids[0];
+		last = i;
 	}
 	// The third paste is over the limit: its reader sees EOF.
 	char c;

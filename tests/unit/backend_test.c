@@ -13,6 +13,7 @@
 #include <wayland-server-core.h>
 
 #include "daemon/backend.h"
+#include "tests/common/sim.h"
 #include "tests/harness/test.h"
 #include "wire/backend_link.h"
 
@@ -70,23 +71,51 @@ static void link_close(struct link *l) {
 }
 
 static void send_packet(int sock, const void *bytes, size_t len, int fd) {
-	struct iovec iov = {.iov_base = (void *)bytes, .iov_len = len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	if (fd >= 0) {
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	test_assert(sim_sendmsg(sock, bytes, len, fd));
+}
+
+/* Queues @n BLOB_REPLYs, each with a fresh memfd (taken by the queue). */
+static void queue_fd_replies(struct backend *b, int n) {
+	for (int i = 0; i < n; i++) {
+		struct crossway_backend_blob_reply reply = {0};
+		size_t cap = sizeof(reply);
+		uint8_t *out = backend_reserve(b, cap);
+		test_assert(out != NULL);
+		int fd = memfd_create("blob", MFD_CLOEXEC);
+		test_assert(fd >= 0);
+		test_assert(backend_commit(
+			b, backend_link_encode_blob_reply(out, cap, (uint32_t)i + 1, &reply), fd));
 	}
-	test_assert(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+/* Reads what crosswayd sent until none is left, closing the fds that came
+ * with it; returns the packets and adds the fds to *fds. */
+static int drain_peer(int peer, int *fds) {
+	int n = 0;
+	for (;;) {
+		uint8_t buf[256];
+		union {
+			struct cmsghdr hdr;
+			char b[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = control.b,
+				    .msg_controllen = sizeof(control.b)};
+		if (recvmsg(peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) {
+			return n;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c), sizeof(int));
+				close(fd);
+				(*fds)++;
+			}
+		}
+		n++;
+	}
 }
 
 static void send_fence(struct link *l, uint64_t fence_id, int fd) {
@@ -172,17 +201,7 @@ TEST(nothing_is_handled_while_paused_and_a_bad_packet_still_ends_the_link) {
 TEST(unread_replies_with_fds_stop_reading_until_sent) {
 	struct link l;
 	link_open(&l);
-	for (int i = 0; i < BACKEND_OUT_FDS_PAUSE; i++) {
-		struct crossway_backend_blob_reply reply = {0};
-		size_t cap = sizeof(reply);
-		uint8_t *out = backend_reserve(&l.b, cap);
-		test_assert(out != NULL);
-		int fd = memfd_create("blob", MFD_CLOEXEC);
-		test_assert(fd >= 0);
-		test_assert(backend_commit(
-			&l.b, backend_link_encode_blob_reply(out, cap, (uint32_t)i + 1, &reply),
-			fd));
-	}
+	queue_fd_replies(&l.b, BACKEND_OUT_FDS_PAUSE);
 	test_assert(backend_output_full(&l.b));
 	send_fence(&l, 1, -1);
 	run_loop(&l);
@@ -192,26 +211,10 @@ TEST(unread_replies_with_fds_stop_reading_until_sent) {
 	run_loop(&l);
 	test_assert_int_eq(l.messages, 1);
 	test_assert_int_eq(l.types[0], CROSSWAY_BACKEND_FENCE);
-	// The replies and their fds arrived, in order.
-	for (int i = 0; i < BACKEND_OUT_FDS_PAUSE; i++) {
-		uint8_t buf[256];
-		union {
-			struct cmsghdr hdr;
-			char b[CMSG_SPACE(sizeof(int))];
-		} control;
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = control.b,
-				    .msg_controllen = sizeof(control.b)};
-		ssize_t n = recvmsg(l.peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		test_assert(n > 0);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		test_assert(c != NULL && c->cmsg_type == SCM_RIGHTS);
-		int fd;
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-		close(fd);
-	}
+	// The replies arrived, each with its fd.
+	int fds = 0;
+	test_assert_int_eq(drain_peer(l.peer, &fds), BACKEND_OUT_FDS_PAUSE);
+	test_assert_int_eq(fds, BACKEND_OUT_FDS_PAUSE);
 	link_close(&l);
 }
 
@@ -226,45 +229,9 @@ static bool fill_on_first(void *data, const struct backend_msg *msg, int fd) {
 	struct link *l = data;
 	bool ok = on_message(data, msg, fd);
 	if (l->messages == 1) {
-		for (int i = 0; i < BACKEND_OUT_FDS_PAUSE; i++) {
-			struct crossway_backend_blob_reply reply = {0};
-			size_t cap = sizeof(reply);
-			uint8_t *out = backend_reserve(&l->b, cap);
-			test_assert(out != NULL);
-			int blob = memfd_create("blob", MFD_CLOEXEC);
-			test_assert(blob >= 0);
-			test_assert(backend_commit(
-				&l->b,
-				backend_link_encode_blob_reply(out, cap, (uint32_t)i + 1, &reply),
-				blob));
-		}
+		queue_fd_replies(&l->b, BACKEND_OUT_FDS_PAUSE);
 	}
 	return ok;
-}
-
-static int drain_peer(int peer) {
-	int n = 0;
-	for (;;) {
-		uint8_t buf[256];
-		union {
-			struct cmsghdr hdr;
-			char b[CMSG_SPACE(sizeof(int))];
-		} control;
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = control.b,
-				    .msg_controllen = sizeof(control.b)};
-		if (recvmsg(peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) {
-			return n;
-		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-			close(fd);
-		}
-		n++;
-	}
 }
 
 TEST(a_batch_waiting_on_a_full_queue_resumes_after_partial_flushes) {
@@ -278,14 +245,15 @@ TEST(a_batch_waiting_on_a_full_queue_resumes_after_partial_flushes) {
 	send_fence(&l, 2, -1);
 	backend_dispatch(&l.b);
 	test_assert_int_eq(l.messages, 1); // reading stopped inside the batch
-	int got = 0, flushes = 0;
+	int got = 0, fds = 0, flushes = 0;
 	while (got < BACKEND_OUT_FDS_PAUSE && flushes < 1000) {
 		test_assert(backend_flush(&l.b));
 		flushes++;
-		got += drain_peer(l.peer);
+		got += drain_peer(l.peer, &fds);
 		run_loop(&l);
 	}
 	test_assert_int_eq(got, BACKEND_OUT_FDS_PAUSE);
+	test_assert_int_eq(fds, BACKEND_OUT_FDS_PAUSE);
 	test_note("%d flushes for %d replies", flushes, got);
 	test_assert_msg(flushes > 1, "the socket never filled (the test needs EAGAIN)");
 	run_loop(&l);
